@@ -1,0 +1,80 @@
+"""Lightning callbacks that connect a run to its session and show progress."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
+
+from rayjob.sessions import CHECKPOINT_FILE, Session
+
+
+class ReportCheckpoint(Checkpoint):
+    """Every epoch: save a full Lightning checkpoint (EMA + live weights, optimizer, loops) and
+    report it with the epoch's metrics to the session.
+
+    A ``Checkpoint`` subclass, so Lightning runs it after the module's own epoch-end hooks and the
+    reported metrics are the epoch's final ones.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        metrics["epoch"] = trainer.current_epoch + 1
+        metrics["step"] = trainer.global_step
+        staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
+        try:
+            trainer.save_checkpoint(staging / CHECKPOINT_FILE, weights_only=False)  # rank 0 writes
+            self.session.report(metrics, staging if trainer.is_global_zero else None)
+            trainer.strategy.barrier("rayjob-report")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+class EpochLog(L.Callback):
+    """One line per epoch on rank 0: the metrics and the epoch's wall time."""
+
+    def __init__(self, keys: tuple[str, ...] = ("train/loss", "val/loss", "val/acc_top1", "val/f1_macro")) -> None:
+        self.keys = keys
+        self._start = time.perf_counter()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            params = sum(p.numel() for p in pl_module.parameters())
+            backbone = pl_module.hparams.get("config", {}).get("model", {}).get("backbone", type(pl_module).__name__)
+            say(
+                f"model {backbone}: "
+                f"{params / 1e6:.2f} M parameters ({params * 4 / 2**20:.1f} MiB in fp32), "
+                f"{trainer.world_size} worker(s), {trainer.precision} precision, {trainer.max_epochs} epochs"
+            )
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        for key in self.keys:
+            if key in metrics:
+                value = float(metrics[key])
+                parts.append(f"{key} {value:.4f}" if math.isfinite(value) else f"{key} {value}")
+        parts.append(f"({time.perf_counter() - self._start:.1f} s)")
+        say("  ".join(parts))
+
+
+def say(line: str) -> None:
+    """Print a line once: Ray Train's patched ``print`` would echo it through its logger as well."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,62 @@
+"""Shared command-line plumbing: config arguments, user errors as one line, quiet logs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from rayjob.config import Config, load_config
+from rayjob.errors import RayjobError
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"YAML config file (default: configs/quickstart.yaml, {QUICKSTART})",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides applied after the file, e.g. trainer.max_epochs=3 model.backbone=resnet34",
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path is None and QUICKSTART.is_file():
+        path = QUICKSTART
+    return load_config(path, args.overrides)
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Run a CLI entry point: user errors print one line and exit 2, Ctrl-C exits 130."""
+    try:
+        code = main()
+    except RayjobError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        code = 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        code = 130
+    sys.exit(code)
+
+
+def quiet_libraries() -> None:
+    """Silence advice that does not apply to rayjob's runs (tips, DataLoader-worker hints)."""
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    warnings.filterwarnings("ignore", message=".*`weights_only` was not set.*")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,89 @@
+"""The LightningModule: backbone, loss, metrics, optimizer and LR schedule.
+
+The full resolved config and the class names are saved as hyperparameters, so a checkpoint alone
+is enough to rebuild the model, its preprocessing and its label mapping (export uses this).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from rayjob.config import Config
+from rayjob.models import build_backbone
+
+
+class Classifier(L.LightningModule):
+    def __init__(self, config: dict[str, Any], classes: list[str], class_weights: list[float] | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = Config.from_dict(config)
+        self.classes = list(classes)
+        num_classes = len(classes)
+        self.backbone = build_backbone(self.cfg.model.backbone, num_classes, self.cfg.model.weights)
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=self.cfg.loss.label_smoothing)
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        loss = self.criterion(self(images), labels)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labels))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], sync_dist=True)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        logits = self(images)
+        self.log("val/loss", self.criterion(logits, labels), sync_dist=True, batch_size=len(labels))
+        # Logging the metric objects lets Lightning compute, sync across DDP workers and reset them.
+        self.val_top1(logits, labels)
+        self.val_top5(logits, labels)
+        self.val_f1(logits, labels)
+        self.log("val/acc_top1", self.val_top1, on_epoch=True)
+        self.log("val/acc_top5", self.val_top5, on_epoch=True)
+        self.log("val/f1_macro", self.val_f1, on_epoch=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optim = self.cfg.optim
+        decay, no_decay = [], []
+        for param in self.parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim <= 1 else decay).append(param)  # norm weights and biases
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=optim.lr,
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
+        schedule = WarmupCosine(round(optim.warmup_epochs * steps_per_epoch), total, optim.min_lr_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class WarmupCosine:
+    """LR factor per step: linear warmup to 1, then cosine down to ``min_ratio`` (picklable)."""
+
+    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
+        self.warmup_steps = min(warmup_steps, total_steps - 1) if total_steps > 1 else 0
+        self.total_steps = total_steps
+        self.min_ratio = min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        progress = min(progress, 1.0)
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -1,0 +1,155 @@
+"""``python -m rayjob.train``: one training run, for local debugging or a quick baseline.
+
+With ``scaling.num_workers: 0`` (the quickstart) the training function runs in this process, so a
+breakpoint in rayjob's code stops there. With N >= 1 it runs on N Ray Train workers (DDP) under a
+``TorchTrainer``, on a local Ray or the cluster in ``RAY_ADDRESS``. Rerunning with the same
+``run.name`` resumes from that run's newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
+from rayjob.config import Config, get_dotted, known_keys, read_yaml
+from rayjob.errors import ConfigError
+from rayjob.preflight import check_config_and_data
+from rayjob.sessions import CHECKPOINT_FILE, LocalSession
+
+METRIC, MODE = "val/acc_top1", "max"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rayjob.train",
+        description="Train one image classifier (in-process, or on Ray Train workers with scaling.num_workers>=1).",
+        epilog="example: python -m rayjob.train --config configs/quickstart.yaml trainer.max_epochs=3",
+    )
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    cfg = config_from_args(args)
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    quiet_libraries()
+    check_config_and_data(cfg)
+
+    started = time.perf_counter()
+    if cfg.scaling.num_workers == 0:
+        checkpoint, metrics, run_dir = _run_in_process(cfg)
+    else:
+        checkpoint, metrics, run_dir = _run_on_ray_train(cfg)
+    elapsed = time.perf_counter() - started
+
+    print()
+    print(f"run folder   {run_dir}")
+    print(f"config       {run_dir}/config.yaml")
+    if checkpoint is None:
+        print("no checkpoint was reported")
+        return 1
+    print(f"best epoch   {int(metrics.get('epoch', 0))} of {cfg.trainer.max_epochs}  ({elapsed:.1f} s)")
+    print(f"checkpoint   {checkpoint}")
+    print(f"{METRIC} {metrics[METRIC]:.4f}")
+    return 0
+
+
+def _run_in_process(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
+    from rayjob.loop import train_loop
+
+    run_dir = Path(cfg.run.storage_path).expanduser().resolve() / cfg.run.name
+    if "://" in cfg.run.storage_path:
+        raise ConfigError(
+            f"run.storage_path={cfg.run.storage_path} is a URI; in-process runs (scaling.num_workers=0) write to "
+            "a local folder: use a local path, or scaling.num_workers>=1 to write through Ray"
+        )
+    session = LocalSession(run_dir, METRIC, MODE, cfg.run.checkpoints_to_keep)
+    _write_config(cfg, run_dir)
+    train_loop(cfg.to_dict(), session)
+    best = session.best_checkpoint()
+    if best is None:
+        return None, {}, str(run_dir)
+    return str(best[0] / CHECKPOINT_FILE), best[1], str(run_dir)
+
+
+def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from rayjob.loop import resolve_accelerator, train_loop
+    from rayjob.raysetup import init_ray, storage_uri
+
+    storage = storage_uri(cfg.run.storage_path)
+    init_ray()
+    use_gpu = resolve_accelerator(cfg) == "gpu"
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=cfg.to_dict(),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.scaling.num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker=_worker_resources(cfg, use_gpu),
+        ),
+        run_config=ray.train.RunConfig(
+            name=cfg.run.name,
+            storage_path=storage,
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=cfg.run.checkpoints_to_keep,
+                checkpoint_score_attribute=METRIC,
+                checkpoint_score_order=MODE,
+            ),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.run.max_failures),
+        ),
+    )
+    run_dir = f"{storage.rstrip('/')}/{cfg.run.name}"
+    if "://" not in storage:
+        _write_config(cfg, Path(run_dir))
+    result = trainer.fit()
+    if not result.best_checkpoints:
+        return None, {}, run_dir
+    checkpoint, metrics = max(result.best_checkpoints, key=lambda pair: pair[1].get(METRIC, float("-inf")))
+    return f"{checkpoint.path}/{CHECKPOINT_FILE}", metrics, run_dir
+
+
+def _worker_resources(cfg: Config, use_gpu: bool) -> dict[str, float]:
+    resources = {"CPU": cfg.scaling.cpus_per_worker}
+    if use_gpu:
+        resources["GPU"] = cfg.scaling.gpus_per_worker
+    return resources
+
+
+# Settings that may change between a run and its resumption; anything else makes the old
+# checkpoints meaningless (or unloadable) for the new config.
+RESUMABLE_CHANGES = {
+    "trainer.max_epochs",
+    "trainer.progress_bar",
+    "data.num_workers",
+    "data.pin_memory",
+    "data.persistent_workers",
+    "run.max_failures",
+    "run.checkpoints_to_keep",
+    "run.storage_path",
+}
+
+
+def _write_config(cfg: Config, run_dir: Path) -> None:
+    """Write ``config.yaml``; refuse to resume a run folder that was trained with another config."""
+    file = run_dir / "config.yaml"
+    if file.is_file() and any(run_dir.glob("checkpoint_*")):
+        old = Config.from_dict(read_yaml(file)).to_dict()
+        new = cfg.to_dict()
+        changed = [k for k in known_keys() if get_dotted(old, k) != get_dotted(new, k) and k not in RESUMABLE_CHANGES]
+        if changed:
+            details = ", ".join(f"{k}: {get_dotted(old, k)!r} -> {get_dotted(new, k)!r}" for k in changed[:4])
+            raise ConfigError(
+                f"run folder {run_dir} holds a run with another config ({details}); a rerun with the same "
+                "run.name resumes it: pick a new run.name, or move that folder away"
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    file.write_text(cfg.to_yaml())
+
+
+if __name__ == "__main__":
+    run_main(main)
