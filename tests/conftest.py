@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny datasets and configs, and an isolated Ray for the tests that need one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rayjob.config import Config
+from rayjob.digits import ensure_digits
+
+os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+
+
+def write_image(path: Path, color: tuple[int, int, int], size: int = 12, mode: str = "RGB") -> None:
+    """A flat-colored image with a little noise, so classes are learnable but not identical."""
+    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    arr = np.clip(np.array(color, dtype=np.float64) + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode="RGB").convert(mode).save(path)
+
+
+def make_image_folder(root: Path, classes: dict[str, tuple[int, int, int]], per_split: dict[str, int]) -> Path:
+    for split, count in per_split.items():
+        for name, color in classes.items():
+            for i in range(count):
+                write_image(root / split / name / f"{name}_{i}.png", color)
+    return root
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path) -> Path:
+    """Three visibly different classes, 8 train and 4 val images each."""
+    colors = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
+    return make_image_folder(tmp_path / "data", colors, {"train": 8, "val": 4})
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_digits(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def tiny_config(tiny_root: Path, tmp_path: Path) -> Callable[..., Config]:
+    """Build a config for a seconds-long run on ``tiny_root``; keyword args are dotted overrides."""
+
+    def build(**overrides: object) -> Config:
+        raw: dict = {
+            "data": {"root": str(tiny_root), "image_size": 16, "batch_size": 8, "augment": "none"},
+            "model": {"backbone": "resnet18"},
+            "ema": {"decay": 0.9},
+            "trainer": {"max_epochs": 2, "accelerator": "cpu", "progress_bar": False},
+            "run": {"name": "tiny", "storage_path": str(tmp_path / "results")},
+        }
+        for key, value in overrides.items():
+            section, _, leaf = key.partition("__")
+            raw.setdefault(section, {})[leaf] = value
+        return Config.from_dict(raw)
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A Ray of our own: local, in its own temp dir, shut down afterwards (never a machine-wide stop)."""
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="rj")  # short: Ray's socket paths have a length limit
+    os.environ.pop("RAY_ADDRESS", None)
+    ray.init(address="local", num_cpus=4, _temp_dir=temp_dir, include_dashboard=True, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)

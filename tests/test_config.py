@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from rayjob.config import Config, known_keys, load_config
+from rayjob.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def test_defaults_are_valid_and_round_trip() -> None:
+    cfg = Config.from_dict({})
+    assert cfg.model.backbone == "resnet18"
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_yaml_and_dotted_overrides(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("model:\n  backbone: resnet34\noptim:\n  lr: 3e-4\n")
+    cfg = load_config(file, ["trainer.max_epochs=3", "optim.weight_decay=0", "data.root=null", "ema.enabled=false"])
+    assert cfg.model.backbone == "resnet34"
+    assert cfg.optim.lr == pytest.approx(3e-4)  # YAML 1.1 reads 3e-4 as a string; accepted as a number
+    assert cfg.trainer.max_epochs == 3
+    assert cfg.optim.weight_decay == 0.0 and isinstance(cfg.optim.weight_decay, float)
+    assert cfg.data.root is None and cfg.ema.enabled is False
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path: Path) -> None:
+    load_config(path)
+
+
+def test_unknown_key_names_key_and_suggests() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key optim\.lrr \(did you mean optim\.lr\?\)"):
+        load_config(None, ["optim.lrr=0.1"])
+    with pytest.raises(ConfigError, match="unknown config key modle"):
+        Config.from_dict({"modle": {}})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=three", r"trainer\.max_epochs='three' has the wrong type: expected an integer"),
+        ("trainer.max_epochs=2.5", r"trainer\.max_epochs=2\.5 has the wrong type"),
+        ("ema.enabled=3", r"ema\.enabled=3 has the wrong type: expected true/false"),
+        ("data.augment=heavy", r"data\.augment='heavy' is not allowed; choose one of: none, basic, trivialaugment"),
+        ("trainer.precision=16", r"trainer\.precision=16 is not allowed"),
+        ("data.mean=[1, 2]", r"data\.mean and data\.std need 3 values"),
+        ("ema.decay=1.5", r"ema\.decay must be in \(0, 1\)"),
+        ("optim.lr=-1", "optim.lr must be positive"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_bad_override_syntax_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not of the form section.key=value"):
+        load_config(None, ["trainer.max_epochs"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_section_given_a_value_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="model must be a mapping"):
+        Config.from_dict({"model": "resnet18"})
+
+
+def test_known_keys_lists_every_leaf() -> None:
+    keys = known_keys()
+    assert "optim.lr" in keys and "data.augment" in keys and "model" not in keys

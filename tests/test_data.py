@@ -1,0 +1,117 @@
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_image_folder, write_image
+from PIL import Image
+
+from rayjob.config import DataConfig
+from rayjob.data import ImageDataModule, inverse_frequency, load_rgb, train_transform
+from rayjob.digits import SPLIT_FRACTIONS
+from rayjob.errors import DataError
+
+COLORS = {"a": (200, 30, 30), "b": (30, 200, 30)}
+
+
+def test_every_image_mode_decodes_to_8bit_rgb(tmp_path: Path) -> None:
+    base = np.linspace(0, 1, 64).reshape(8, 8)
+    Image.fromarray((base * 255).astype(np.uint8), "L").save(tmp_path / "gray.png")
+    Image.fromarray((base * 65535).astype(np.uint16)).save(tmp_path / "gray16.png")
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = 255  # red, fully transparent on the left half -> white there
+    rgba[:, 4:, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray((base * 255).astype(np.uint8), "L").convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(base > 0.5).save(tmp_path / "bits.png")
+
+    for name in ("gray", "gray16", "rgba", "palette", "bits"):
+        img = load_rgb(str(tmp_path / f"{name}.png"))
+        assert img.mode == "RGB" and img.size == (8, 8), name
+    gray16 = np.asarray(load_rgb(str(tmp_path / "gray16.png")))
+    assert gray16.max() == 255 and gray16.min() == 0  # rescaled, not clipped at 255 of 65535
+    assert 100 < gray16[4, 0, 0] < 160  # mid-gray stays mid-gray
+    rgba_rgb = np.asarray(load_rgb(str(tmp_path / "rgba.png")))
+    assert tuple(rgba_rgb[0, 0]) == (255, 255, 255) and tuple(rgba_rgb[0, 7]) == (255, 0, 0)
+
+
+def test_corrupt_image_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
+        load_rgb(str(bad))
+
+
+def test_classes_come_from_train_and_val_may_be_a_subset(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path, {**COLORS, "c": (0, 0, 200)}, {"train": 3})
+    make_image_folder(tmp_path, COLORS, {"val": 2})
+    data = ImageDataModule(DataConfig(), root)
+    assert data.classes == ["a", "b", "c"]
+    assert data.class_counts("train") == [3, 3, 3]
+    assert data.class_counts("val") == [2, 2, 0]
+    assert "test" not in data.splits
+
+
+def test_val_class_not_in_train_is_a_clear_error(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path, COLORS, {"train": 2})
+    make_image_folder(tmp_path, {"zebra": (9, 9, 9)}, {"val": 1})
+    with pytest.raises(DataError, match=r"val has class folder\(s\) not in train/: zebra"):
+        ImageDataModule(DataConfig(), root)
+
+
+def test_empty_class_folder_is_a_clear_error(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path, COLORS, {"train": 2, "val": 1})
+    (root / "val" / "b" / "b_0.png").unlink()
+    (root / "val" / "b" / "notes.txt").write_text("no images here")
+    with pytest.raises(DataError, match=r"class folder .*val/b holds no images"):
+        ImageDataModule(DataConfig(), root)
+
+
+def test_missing_root_split_and_single_class(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="dataset root .* does not exist"):
+        ImageDataModule(DataConfig(), tmp_path / "nowhere")
+    root = make_image_folder(tmp_path / "noval", COLORS, {"train": 2})
+    with pytest.raises(DataError, match="val does not exist"):
+        ImageDataModule(DataConfig(), root)
+    one = make_image_folder(tmp_path / "one", {"only": (1, 2, 3)}, {"train": 2, "val": 1})
+    with pytest.raises(DataError, match="needs at least 2"):
+        ImageDataModule(DataConfig(), one)
+
+
+def test_embedded_digits_is_a_real_image_folder(digits_root: Path) -> None:
+    data = ImageDataModule(DataConfig(), digits_root)
+    assert data.classes == [str(d) for d in range(10)]
+    sizes = {name: len(split.samples) for name, split in data.splits.items()}
+    assert sum(sizes.values()) == 1797
+    assert sizes["train"] == pytest.approx(1797 * SPLIT_FRACTIONS["train"], abs=10)
+    images, labels = next(iter(data.val_dataloader()))
+    assert images.shape == (64, 3, 32, 32) and images.dtype == torch.float32
+    assert labels.max() < 10
+
+
+@pytest.mark.parametrize("preset", ["none", "basic", "trivialaugment", "randaugment"])
+def test_augment_presets_give_normalized_tensors(preset: str) -> None:
+    cfg = DataConfig(image_size=24, augment=preset, random_erasing=0.5)
+    out = train_transform(cfg)(Image.new("RGB", (40, 30), (128, 64, 32)))
+    assert out.shape == (3, 24, 24) and out.dtype == torch.float32
+
+
+def test_class_weights_and_weighted_sampler_balance_classes(tmp_path: Path) -> None:
+    assert inverse_frequency([30, 10]) == pytest.approx([40 / 60, 40 / 20])
+    root = tmp_path / "imbalanced"
+    for i in range(30):
+        write_image(root / "train" / "many" / f"{i}.png", (200, 0, 0))
+    for i in range(6):
+        write_image(root / "train" / "few" / f"{i}.png", (0, 0, 200))
+    make_image_folder(root, {"many": (1, 1, 1), "few": (2, 2, 2)}, {"val": 1})
+    torch.manual_seed(0)
+    plain = ImageDataModule(DataConfig(image_size=8, batch_size=36, augment="none"), root)
+    assert Counter(plain.train_dataloader().dataset.split.class_counts(2)) == Counter([30, 6])
+    balanced = ImageDataModule(DataConfig(image_size=8, batch_size=36, augment="none", weighted_sampler=True), root)
+    drawn = Counter()
+    for _ in range(20):
+        for _, labels in balanced.train_dataloader():
+            drawn.update(labels.tolist())
+    share_few = drawn[balanced.classes.index("few")] / sum(drawn.values())
+    assert 0.4 < share_few < 0.6  # 6 of 36 images, drawn about half the time
