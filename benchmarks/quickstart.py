@@ -1,0 +1,42 @@
+"""Time the README's quickstart run and print its accuracy.
+
+    python benchmarks/quickstart.py
+
+Runs ``python -m rayjob.train --config configs/quickstart.yaml`` in a fresh process (imports and
+the embedded dataset included) into a temporary results folder and prints the wall time and the
+best ``val/acc_top1``. The foundation issue asks for >= 0.95 in under 180 s on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [
+            sys.executable, "-m", "rayjob.train", "--config", str(ROOT / "configs" / "quickstart.yaml"),
+            f"run.storage_path={tmp}", "trainer.progress_bar=false",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        wall = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+        return 1
+    accuracy = float(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("val/acc_top1 ")))
+    epochs = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    print("\n".join(epochs))
+    print(f"quickstart wall time {wall:.1f} s (limit 180 s), {len(epochs)} epochs")
+    print(f"val/acc_top1 {accuracy:.4f} (bar 0.95)")
+    return 0 if accuracy >= 0.95 and wall < 180 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The training function end to end: in-process runs, resume, the CLI, and 2 Ray Train workers."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rayjob.config import Config
+from rayjob.sessions import CHECKPOINT_FILE, HISTORY_FILE
+from rayjob.train import main
+
+METRIC_KEYS = {"train/loss", "train/lr", "val/loss", "val/acc_top1", "val/acc_top5", "val/f1_macro", "epoch"}
+
+
+def cli_args(cfg: Config, tmp_path: Path, *extra: str) -> list[str]:
+    file = tmp_path / "config.yaml"
+    file.write_text(cfg.to_yaml())
+    return ["--config", str(file), *extra]
+
+
+def history(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / HISTORY_FILE).read_text().splitlines()]
+
+
+def test_in_process_run_reports_every_epoch_and_resumes(
+    tiny_config: Callable[..., Config], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cfg = tiny_config()
+    assert main(cli_args(cfg, tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "val/acc_top1 " in out.splitlines()[-1]
+    run_dir = Path(cfg.run.storage_path) / "tiny"
+    epochs = history(run_dir)
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert METRIC_KEYS <= set(epochs[0])
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == cfg.to_dict()
+    ckpt = torch.load(run_dir / "checkpoint_000002" / CHECKPOINT_FILE, weights_only=True)
+    assert {"state_dict", "current_model_state", "averaging_state", "optimizer_states"} <= set(ckpt)
+    assert ckpt["hyper_parameters"]["classes"] == ["blue", "green", "red"]
+
+    # A rerun with one more epoch continues from epoch 2 instead of starting over.
+    assert main(cli_args(cfg, tmp_path, "trainer.max_epochs=3")) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert [e["epoch"] for e in history(run_dir)] == [1, 2, 3]
+    assert sorted(p.name for p in run_dir.glob("checkpoint_*"))[-1] == "checkpoint_000003"
+
+
+def test_rerun_with_another_model_is_refused(tiny_config: Callable[..., Config], tmp_path: Path) -> None:
+    cfg = tiny_config(trainer__max_epochs=1)
+    assert main(cli_args(cfg, tmp_path)) == 0
+    from rayjob.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"another config \(model.backbone: 'resnet18' -> 'resnet34'\)"):
+        main(cli_args(cfg, tmp_path, "model.backbone=resnet34"))
+
+
+def test_quickstart_digits_learns(digits_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Two short epochs on the embedded digits already beat chance (10%) by far."""
+    args = [
+        f"data.root={digits_root}",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=8",
+        "trainer.progress_bar=false",
+        f"run.storage_path={tmp_path}",
+    ]
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("val/acc_top1 ") and float(last.split()[1]) > 0.5
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rayjob.train", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    for args, message in [
+        (["optim.lrr=1"], "unknown config key optim.lrr (did you mean optim.lr?)"),
+        (["model.backbone=vgg99"], "unknown backbone 'vgg99'"),
+        ([f"data.root={tmp_path / 'nothing'}"], "does not exist; set data.root"),
+    ]:
+        done = run_cli(*args, f"run.storage_path={tmp_path}")
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == f"error: {done.stderr.strip()[7:]}" and message in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_cli_help_and_print_config() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0 and "KEY=VALUE" in done.stdout and "--config" in done.stdout
+    done = run_cli("--print-config", "trainer.max_epochs=5")
+    assert done.returncode == 0 and yaml.safe_load(done.stdout)["trainer"]["max_epochs"] == 5
+
+
+def test_two_ray_train_workers_ddp_on_gloo(
+    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
+) -> None:
+    cfg = tiny_config(scaling__num_workers=2)
+    assert main(cli_args(cfg, tmp_path)) == 0
+    out = capsys.readouterr().out
+    best = next(line.split()[1] for line in out.splitlines() if line.startswith("checkpoint "))
+    ckpt = torch.load(best, weights_only=True)
+    assert ckpt["hyper_parameters"]["config"]["scaling"]["num_workers"] == 2
+    assert {"state_dict", "current_model_state"} <= set(ckpt)
+    assert out.strip().splitlines()[-1].startswith("val/acc_top1 ")
