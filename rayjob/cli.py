@@ -55,6 +55,7 @@ def run_main(main: Callable[[], int]) -> None:
 def quiet_libraries() -> None:
     """Silence advice that does not apply to rayjob's runs (tips, DataLoader-worker hints)."""
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     warnings.filterwarnings("ignore", message=".*`weights_only` was not set.*")

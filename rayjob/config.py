@@ -102,6 +102,27 @@ class RunConfig:
     max_failures: int = 0  # worker-group restarts per run before it fails
 
 
+MetricName = Literal["val/acc_top1", "val/acc_top5", "val/f1_macro", "val/loss", "train/loss"]
+
+
+@dataclass
+class SearchConfig:
+    """The sweep (``python -m rayjob.tune``): Optuna TPE proposes, ASHA stops the weak early."""
+
+    num_samples: int = 10
+    metric: MetricName = "val/acc_top1"
+    mode: Literal["max", "min"] = "max"
+    seed: int = 0
+    scheduler: Literal["asha", "fifo"] = "asha"
+    grace_period: int = 1  # ASHA: epochs every trial gets before it can be stopped
+    reduction_factor: float = 3.0  # ASHA: keep the top 1/reduction_factor at each rung
+    max_concurrent_trials: int | None = None  # null: as many as the cluster's resources fit
+    trial_max_failures: int = 1  # retries of a failed trial (from its last checkpoint)
+    worker_start_retries: int = 2  # Train worker groups that cannot start: retries, then the trial fails
+    space: dict[str, Any] = field(default_factory=dict)  # dotted key -> {choice|uniform|loguniform|randint: ...}
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)  # first trials, dotted keys
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -112,6 +133,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Config:
@@ -301,6 +323,15 @@ def _check_values(config: Config) -> None:
         (config.run.checkpoints_to_keep >= 1, "run.checkpoints_to_keep must be at least 1"),
         (config.run.max_failures >= -1, "run.max_failures must be -1 (unlimited), 0 or more"),
         (bool(config.run.name.strip()) and "/" not in config.run.name, "run.name must be a non-empty folder name"),
+        (config.search.num_samples >= 1, "search.num_samples must be at least 1"),
+        (config.search.grace_period >= 1, "search.grace_period must be at least 1 epoch"),
+        (config.search.reduction_factor > 1, "search.reduction_factor must be greater than 1"),
+        (config.search.trial_max_failures >= -1, "search.trial_max_failures must be -1 (unlimited), 0 or more"),
+        (config.search.worker_start_retries >= 0, "search.worker_start_retries must be 0 or more"),
+        (
+            config.search.max_concurrent_trials is None or config.search.max_concurrent_trials >= 1,
+            "search.max_concurrent_trials must be null (derived from resources) or at least 1",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -54,7 +54,7 @@ def train_loop(config: dict[str, Any], session: Session | None = None) -> None:
         callbacks=callbacks,
         logger=False,
         enable_checkpointing=True,  # our ReportCheckpoint is the checkpoint callback
-        enable_progress_bar=cfg.trainer.progress_bar and not distributed,
+        enable_progress_bar=cfg.trainer.progress_bar and session.interactive,
         enable_model_summary=False,  # EpochLog prints a one-line model summary
         num_sanity_val_steps=0,
         **_distributed_kwargs(distributed),

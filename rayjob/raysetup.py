@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
 def init_ray(num_cpus: int | None = None) -> None:
@@ -20,10 +19,3 @@ def init_ray(num_cpus: int | None = None) -> None:
         ray.init(log_to_driver=True)
     else:
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, log_to_driver=True)
-
-
-def storage_uri(storage_path: str) -> str:
-    """Ray needs an absolute local path or a URI (s3://, gs://, ...)."""
-    if "://" in storage_path:
-        return storage_path
-    return str(Path(storage_path).expanduser().resolve())

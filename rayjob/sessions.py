@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+from rayjob.scoring import score
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 HISTORY_FILE = "history.jsonl"
@@ -30,6 +31,7 @@ HISTORY_FILE = "history.jsonl"
 
 class Session(Protocol):
     world_rank: int
+    interactive: bool  # a person watches this process's terminal: progress bars make sense
 
     def resume_from(self) -> contextlib.AbstractContextManager[Path | None]:
         """A context giving the Lightning checkpoint file to resume from, or None."""
@@ -41,6 +43,8 @@ class Session(Protocol):
 
 
 class RayTrainSession:
+    interactive = False
+
     def __init__(self) -> None:
         import ray.train
 
@@ -61,6 +65,7 @@ class RayTrainSession:
 
 class TuneSession:
     world_rank = 0
+    interactive = False
 
     @contextlib.contextmanager
     def resume_from(self) -> Iterator[Path | None]:
@@ -87,6 +92,7 @@ class LocalSession:
     """Persists epochs under ``run_dir`` without Ray; a rerun of the same folder resumes."""
 
     world_rank = 0
+    interactive = True
 
     def __init__(self, run_dir: Path, metric: str, mode: str, keep: int) -> None:
         self.run_dir = run_dir
@@ -130,13 +136,7 @@ class LocalSession:
                 scored.append((folder, json.loads(file.read_text())))
         if not scored:
             return None
-        return max(scored, key=lambda item: self._score(item[1]))
-
-    def _score(self, metrics: dict[str, float]) -> float:
-        value = metrics.get(self.metric, math.nan)
-        if value is None or math.isnan(value):
-            return -math.inf
-        return value if self.mode == "max" else -value
+        return max(scored, key=lambda item: score(item[1], self.metric, self.mode))
 
     def _prune(self) -> None:
         """Keep the newest ``keep`` checkpoints plus the best one."""

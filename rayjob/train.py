@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
-from rayjob.config import Config, get_dotted, known_keys, read_yaml
+from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.preflight import check_config_and_data
+from rayjob.runs import check_same_config, resolve_paths, write_run_config
+from rayjob.scoring import score
 from rayjob.sessions import CHECKPOINT_FILE, LocalSession
-
-METRIC, MODE = "val/acc_top1", "max"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(cfg.to_yaml(), end="")
         return 0
     quiet_libraries()
+    cfg = resolve_paths(cfg)
     check_config_and_data(cfg)
 
     started = time.perf_counter()
@@ -52,21 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"best epoch   {int(metrics.get('epoch', 0))} of {cfg.trainer.max_epochs}  ({elapsed:.1f} s)")
     print(f"checkpoint   {checkpoint}")
-    print(f"{METRIC} {metrics[METRIC]:.4f}")
+    print(f"{cfg.search.metric} {metrics[cfg.search.metric]:.4f}")
     return 0
 
 
 def _run_in_process(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
     from rayjob.loop import train_loop
 
-    run_dir = Path(cfg.run.storage_path).expanduser().resolve() / cfg.run.name
     if "://" in cfg.run.storage_path:
         raise ConfigError(
             f"run.storage_path={cfg.run.storage_path} is a URI; in-process runs (scaling.num_workers=0) write to "
             "a local folder: use a local path, or scaling.num_workers>=1 to write through Ray"
         )
-    session = LocalSession(run_dir, METRIC, MODE, cfg.run.checkpoints_to_keep)
-    _write_config(cfg, run_dir)
+    run_dir = Path(cfg.run.storage_path) / cfg.run.name
+    if any(run_dir.glob("checkpoint_*")):
+        check_same_config(cfg, run_dir)
+    session = LocalSession(run_dir, cfg.search.metric, cfg.search.mode, cfg.run.checkpoints_to_keep)
+    write_run_config(cfg, run_dir)
     train_loop(cfg.to_dict(), session)
     best = session.best_checkpoint()
     if best is None:
@@ -79,9 +82,9 @@ def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
     from ray.train.torch import TorchTrainer
 
     from rayjob.loop import resolve_accelerator, train_loop
-    from rayjob.raysetup import init_ray, storage_uri
+    from rayjob.raysetup import init_ray
 
-    storage = storage_uri(cfg.run.storage_path)
+    storage = cfg.run.storage_path
     init_ray()
     use_gpu = resolve_accelerator(cfg) == "gpu"
     trainer = TorchTrainer(
@@ -97,19 +100,23 @@ def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
             storage_path=storage,
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=cfg.run.checkpoints_to_keep,
-                checkpoint_score_attribute=METRIC,
-                checkpoint_score_order=MODE,
+                checkpoint_score_attribute=cfg.search.metric,
+                checkpoint_score_order=cfg.search.mode,
             ),
             failure_config=ray.train.FailureConfig(max_failures=cfg.run.max_failures),
         ),
     )
     run_dir = f"{storage.rstrip('/')}/{cfg.run.name}"
     if "://" not in storage:
-        _write_config(cfg, Path(run_dir))
+        if any(Path(run_dir).glob("checkpoint_*")):
+            check_same_config(cfg, Path(run_dir))
+        write_run_config(cfg, Path(run_dir))
     result = trainer.fit()
     if not result.best_checkpoints:
         return None, {}, run_dir
-    checkpoint, metrics = max(result.best_checkpoints, key=lambda pair: pair[1].get(METRIC, float("-inf")))
+    checkpoint, metrics = max(
+        result.best_checkpoints, key=lambda pair: score(pair[1], cfg.search.metric, cfg.search.mode)
+    )
     return f"{checkpoint.path}/{CHECKPOINT_FILE}", metrics, run_dir
 
 
@@ -118,37 +125,6 @@ def _worker_resources(cfg: Config, use_gpu: bool) -> dict[str, float]:
     if use_gpu:
         resources["GPU"] = cfg.scaling.gpus_per_worker
     return resources
-
-
-# Settings that may change between a run and its resumption; anything else makes the old
-# checkpoints meaningless (or unloadable) for the new config.
-RESUMABLE_CHANGES = {
-    "trainer.max_epochs",
-    "trainer.progress_bar",
-    "data.num_workers",
-    "data.pin_memory",
-    "data.persistent_workers",
-    "run.max_failures",
-    "run.checkpoints_to_keep",
-    "run.storage_path",
-}
-
-
-def _write_config(cfg: Config, run_dir: Path) -> None:
-    """Write ``config.yaml``; refuse to resume a run folder that was trained with another config."""
-    file = run_dir / "config.yaml"
-    if file.is_file() and any(run_dir.glob("checkpoint_*")):
-        old = Config.from_dict(read_yaml(file)).to_dict()
-        new = cfg.to_dict()
-        changed = [k for k in known_keys() if get_dotted(old, k) != get_dotted(new, k) and k not in RESUMABLE_CHANGES]
-        if changed:
-            details = ", ".join(f"{k}: {get_dotted(old, k)!r} -> {get_dotted(new, k)!r}" for k in changed[:4])
-            raise ConfigError(
-                f"run folder {run_dir} holds a run with another config ({details}); a rerun with the same "
-                "run.name resumes it: pick a new run.name, or move that folder away"
-            )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    file.write_text(cfg.to_yaml())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,62 @@
+"""Per-epoch time of a plain PyTorch loop (no Lightning, no Ray) on the embedded digits.
+
+    python benchmarks/plain_epoch.py [--backbones resnet18 mobilenet_v3_small] [--epochs 2] [--threads 2]
+
+The denominator of the sweep-overhead figure (benchmarks/sweep_overhead.py): the same model, data
+pipeline and batch size as the quickstart config, trained by the simplest loop there is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from rayjob.config import load_config
+from rayjob.data import ImageDataModule
+from rayjob.digits import resolve_root
+from rayjob.models import build_backbone
+
+
+def plain_epochs(backbone: str, epochs: int, overrides: list[str] | None = None) -> tuple[float, float]:
+    """Train ``epochs`` epochs; return (seconds per epoch, final val top-1)."""
+    cfg = load_config("configs/quickstart.yaml", [f"model.backbone={backbone}", *(overrides or [])])
+    torch.manual_seed(cfg.trainer.seed)
+    data = ImageDataModule(cfg.data, resolve_root(cfg.data))
+    model = build_backbone(backbone, data.num_classes)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        for images, labels in data.train_dataloader():
+            optimizer.zero_grad()
+            loss_fn(model(images), labels).backward()
+            optimizer.step()
+        model.eval()
+        correct = total = 0
+        with torch.no_grad():
+            for images, labels in data.val_dataloader():
+                correct += (model(images).argmax(1) == labels).sum().item()
+                total += len(labels)
+        times.append(time.perf_counter() - start)
+    return sum(times) / len(times), correct / total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", nargs="+", default=["resnet18"])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for backbone in args.backbones:
+        seconds, accuracy = plain_epochs(backbone, args.epochs)
+        print(f"{backbone:20s} {seconds:6.2f} s/epoch ({args.threads} threads), val top-1 {accuracy:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
