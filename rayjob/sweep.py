@@ -17,6 +17,7 @@ from rayjob.sessions import CHECKPOINT_FILE
 from rayjob.space import merge_sample, tune_param_space, tune_points
 
 TRIALS_FILE = "trials.csv"
+DRIVER_MEMORY_BYTES = 256 * 2**20
 
 
 def run_trial(sample: dict[str, Any], base: dict[str, Any]) -> None:
@@ -191,7 +192,9 @@ def _wants_gpu(cfg: Config, cluster: dict[str, float] | None = None) -> bool:
 def trial_resources(cfg: Config) -> dict[str, float]:
     """What Tune reserves for the trial process itself."""
     if cfg.scaling.num_workers > 0:
-        return {"cpu": 0}  # a light driver; its TorchTrainer reserves the workers' resources
+        # A light driver: no CPU (its TorchTrainer reserves the workers' CPUs/GPUs, so 2 workers x 1 CPU fit
+        # on 2 cores), but Tune needs a non-empty bundle: reserve the memory the driver process uses.
+        return {"memory": DRIVER_MEMORY_BYTES}
     resources = {"cpu": cfg.scaling.cpus_per_worker}
     if _wants_gpu(cfg):
         resources["gpu"] = cfg.scaling.gpus_per_worker
