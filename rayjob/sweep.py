@@ -83,10 +83,14 @@ class SweepOutcome:
     experiment_dir: str
     rows: list[TrialRow] = field(default_factory=list)
     best: TrialRow | None = None
+    finished: bool = True  # False: interrupted (Ctrl-C) before every trial ended
 
     def print_summary(self, cfg: Config, elapsed: float) -> None:
         counts = {s: sum(r.status == s for r in self.rows) for s in ("COMPLETED", "STOPPED", "ERROR")}
         print()
+        if not self.finished:
+            print(f"sweep interrupted: {len(self.rows)} of {cfg.search.num_samples} trials started.")
+            print("Resume it with the same command and --resume (or rerun with the same run.name).")
         print(f"sweep folder   {self.experiment_dir}")
         print(
             f"trials         {len(self.rows)}: {counts['COMPLETED']} completed, {counts['STOPPED']} stopped early "
@@ -147,6 +151,7 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
         )
     grid = tuner.fit()
     outcome = collect_outcome(grid, cfg, experiment_dir)
+    outcome.finished = grid.num_terminated + grid.num_errors >= cfg.search.num_samples
     if local:
         write_trials_csv(outcome, Path(experiment_dir) / TRIALS_FILE)
     return outcome

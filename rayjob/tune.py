@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     outcome = run_sweep(cfg, resume=args.resume)
     outcome.print_summary(cfg, time.perf_counter() - started)
+    if not outcome.finished:
+        return 130
     return 0 if outcome.best is not None else 1
 
 
