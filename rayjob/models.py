@@ -6,11 +6,12 @@ Weights are never downloaded: a backbone starts random, or from a local state_di
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from rayjob.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where models are built, not by drivers checking names
+    from torch import nn
 
 # name -> dotted path of the final nn.Linear that becomes the num_classes head.
 # The name is also the torchvision.models constructor.
@@ -36,6 +37,7 @@ def check_backbone(name: str) -> None:
 def build_backbone(name: str, num_classes: int, weights: str | None = None) -> nn.Module:
     """A torchvision classifier with a ``num_classes`` head, random or from a local weights file."""
     import torchvision
+    from torch import nn
 
     check_backbone(name)
     model: nn.Module = getattr(torchvision.models, name)(weights=None)
@@ -52,6 +54,7 @@ def build_backbone(name: str, num_classes: int, weights: str | None = None) -> n
 
 def _load_local_weights(model: nn.Module, name: str, path: Path) -> None:
     """Load a torchvision-style state_dict; the head may differ (it is replaced anyway)."""
+    import torch
     if not path.is_file():
         raise ConfigError(f"model.weights file {path} does not exist; give a local state_dict file or null")
     try:

@@ -1,14 +1,17 @@
-"""Checks run in the driver before anything heavy starts, so user errors surface in seconds."""
+"""Checks run in the driver before anything heavy starts, so user errors surface in seconds.
+
+Imports no torch, Lightning or Ray: a bad config or dataset fails before those load.
+"""
 
 from __future__ import annotations
 
 from rayjob.config import Config
-from rayjob.data import ImageDataModule
+from rayjob.dataset import DatasetIndex, scan_dataset
 from rayjob.digits import resolve_root
 from rayjob.models import check_backbone
 
 
-def check_config_and_data(cfg: Config) -> ImageDataModule:
+def check_config_and_data(cfg: Config) -> DatasetIndex:
     """Fail fast on an unknown backbone or an unusable dataset; returns the scanned dataset."""
     check_backbone(cfg.model.backbone)
-    return ImageDataModule(cfg.data, resolve_root(cfg.data))
+    return scan_dataset(resolve_root(cfg.data))

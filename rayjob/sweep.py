@@ -39,7 +39,7 @@ def run_trial(sample: dict[str, Any], base: dict[str, Any]) -> None:
     from rayjob.loop import train_loop
 
     trial_id = ray.tune.get_context().get_trial_id()
-    use_gpu = _wants_gpu(cfg)
+    use_gpu = cfg.trainer.accelerator == "gpu"  # resolved by the driver
     resources = {"CPU": cfg.scaling.cpus_per_worker, **({"GPU": cfg.scaling.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         train_loop,
@@ -123,10 +123,12 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
     init_ray()
     import ray
 
-    concurrency = trial_concurrency(cfg, ray.cluster_resources(), remote=bool(os.environ.get("RAY_ADDRESS")))
+    cluster = ray.cluster_resources()
+    concurrency = trial_concurrency(cfg, cluster, remote=bool(os.environ.get("RAY_ADDRESS")))
     base = cfg.to_dict()
+    base["trainer"]["accelerator"] = "gpu" if _wants_gpu(cfg, cluster) else "cpu"  # decided once, here
     base["search"]["space"], base["search"]["points_to_evaluate"] = {}, []  # trials need not carry them
-    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), trial_resources(cfg))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), trial_resources(cfg, cluster))
     if restoring:
         print(f"resuming the sweep in {experiment_dir}", flush=True)
         tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
@@ -184,24 +186,21 @@ def _tune_config(cfg: Config, concurrency: int) -> Any:
     )
 
 
-def _wants_gpu(cfg: Config, cluster: dict[str, float] | None = None) -> bool:
+def _wants_gpu(cfg: Config, cluster: dict[str, float]) -> bool:
+    """``accelerator: auto`` means GPUs when the cluster has any."""
     if cfg.trainer.accelerator == "auto":
-        if cluster is None:
-            import torch
-
-            return torch.cuda.is_available()
         return cluster.get("GPU", 0) > 0
     return cfg.trainer.accelerator == "gpu"
 
 
-def trial_resources(cfg: Config) -> dict[str, float]:
+def trial_resources(cfg: Config, cluster: dict[str, float]) -> dict[str, float]:
     """What Tune reserves for the trial process itself."""
     if cfg.scaling.num_workers > 0:
         # A light driver: no CPU (its TorchTrainer reserves the workers' CPUs/GPUs, so 2 workers x 1 CPU fit
         # on 2 cores), but Tune needs a non-empty bundle: reserve the memory the driver process uses.
         return {"memory": DRIVER_MEMORY_BYTES}
     resources = {"cpu": cfg.scaling.cpus_per_worker}
-    if _wants_gpu(cfg):
+    if _wants_gpu(cfg, cluster):
         resources["gpu"] = cfg.scaling.gpus_per_worker
     return resources
 

@@ -8,7 +8,8 @@ from conftest import make_image_folder, write_image
 from PIL import Image
 
 from rayjob.config import DataConfig
-from rayjob.data import ImageDataModule, inverse_frequency, load_rgb, train_transform
+from rayjob.data import ImageDataModule, train_transform
+from rayjob.dataset import inverse_frequency, load_rgb
 from rayjob.digits import SPLIT_FRACTIONS
 from rayjob.errors import DataError
 

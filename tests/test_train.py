@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from rayjob.config import Config
+from rayjob.runs import resolve_paths
 from rayjob.sessions import CHECKPOINT_FILE, HISTORY_FILE
 from rayjob.train import main
 
@@ -38,7 +39,7 @@ def test_in_process_run_reports_every_epoch_and_resumes(
     epochs = history(run_dir)
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert set(epochs[0]) >= METRIC_KEYS
-    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == cfg.to_dict()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == resolve_paths(cfg).to_dict()
     ckpt = torch.load(run_dir / "checkpoint_000002" / CHECKPOINT_FILE, weights_only=True)
     assert {"state_dict", "current_model_state", "averaging_state", "optimizer_states"} <= set(ckpt)
     assert ckpt["hyper_parameters"]["classes"] == ["blue", "green", "red"]

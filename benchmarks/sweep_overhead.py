@@ -1,0 +1,103 @@
+"""Sweep overhead: the quickstart sweep's wall time over the compute it had to do.
+
+    python benchmarks/sweep_overhead.py [KEY=VALUE ...]
+
+1. Times a plain PyTorch epoch (benchmarks/plain_epoch.py) of each backbone in search.space, with as
+   many threads as one trial gets (scaling.cpus_per_worker).
+2. Runs `python -m rayjob.tune --config configs/quickstart.yaml` in a fresh process (imports and Ray
+   start included) into a temporary folder.
+3. ideal = sum over trials of (epochs trained x plain s/epoch of its backbone) / concurrent trials;
+   overhead = sweep wall time / ideal. Then where the rest went, from Tune's per-trial results.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plain_epoch import plain_epochs  # noqa: E402
+
+from rayjob.config import load_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "quickstart.yaml"
+
+
+def main() -> int:
+    overrides = sys.argv[1:]
+    cfg = load_config(CONFIG, overrides)
+    threads = max(1, int(cfg.scaling.cpus_per_worker))
+    backbones = cfg.search.space.get("model.backbone", {}).get("choice", [cfg.model.backbone])
+    torch.set_num_threads(threads)
+    plain = {}
+    for backbone in backbones:
+        plain[backbone], _ = plain_epochs(backbone, epochs=2)
+        print(f"plain PyTorch {backbone:20s} {plain[backbone]:.2f} s/epoch ({threads} thread)", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}", *overrides]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
+            return 1
+        experiment = Path(tmp) / cfg.run.name
+        with open(experiment / "trials.csv") as f:
+            rows = list(csv.DictReader(f))
+        results = {
+            row["trial_id"]: [
+                json.loads(line) for line in (experiment / f"trial-{row['trial_id']}" / "result.json").open()
+            ]
+            for row in rows
+        }
+    tune_running = float(re.findall(r"Total running time: (?:(\d+)min )?(\d+)s", done.stdout)[-1][1] or 0)
+    minutes = re.findall(r"Total running time: (\d+)min", done.stdout)
+    tune_running += 60 * int(minutes[-1]) if minutes else 0
+
+    concurrency = min(len(rows), int(1 / max(1e-9, cfg.scaling.cpus_per_worker) * _cpus()))
+    epochs_by_backbone: dict[str, int] = defaultdict(int)
+    for row in rows:
+        epochs_by_backbone[row.get("model.backbone", cfg.model.backbone)] += int(row["epochs"])
+    epochs = sum(epochs_by_backbone.values())
+    ideal = sum(n * plain[b] for b, n in epochs_by_backbone.items()) / concurrency
+    first_iters = [reports[0]["time_this_iter_s"] for reports in results.values()]
+    later_iters = [r["time_this_iter_s"] for reports in results.values() for r in reports[1:]]
+    checkpoints = [r.get("time/checkpoint_s", 0.0) for reports in results.values() for r in reports]
+    best = max(float(row["best"]) for row in rows)
+
+    print(f"\nsweep: {len(rows)} trials, {epochs} epochs ({dict(epochs_by_backbone)}), {concurrency} at a time")
+    print(f"sweep wall time                      {wall:7.1f} s")
+    print(f"ideal (plain epochs / concurrency)   {ideal:7.1f} s")
+    print(f"overhead ratio                       {wall / ideal:7.2f} x  (target <= 1.5)")
+    print("where the wall time went:")
+    print(f"  driver start: imports, data check, Ray start   {wall - tune_running:6.1f} s")
+    print(f"  Tune running time                              {tune_running:6.1f} s")
+    print(f"  first epoch of a trial (incl. trial setup)     median {statistics.median(first_iters):5.2f} s")
+    if later_iters:
+        print(f"  later epochs (train + val + checkpoint)        median {statistics.median(later_iters):5.2f} s")
+    print(f"  checkpoint writes                              {sum(checkpoints):6.1f} s in all, "
+          f"median {statistics.median(checkpoints):.2f} s")
+    print(f"val/acc_top1 {best:.4f} (bar 0.97), sweep wall {wall:.0f} s (bar 300 s)")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
