@@ -45,6 +45,13 @@ def main() -> int:
         plain[backbone], _ = plain_epochs(backbone, epochs=2)
         print(f"plain PyTorch {backbone:20s} {plain[backbone]:.2f} s/epoch ({threads} thread)", flush=True)
 
+    contended = _two_at_once(backbones[0], threads)
+    print(
+        f"plain PyTorch {backbones[0]:20s} {contended:.2f} s/epoch with two such processes at once "
+        f"({contended / plain[backbones[0]]:.2f}x: what 2 trials on {_cpus()} cores cost each other)",
+        flush=True,
+    )
+
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}", *overrides]
         started = time.perf_counter()
@@ -87,10 +94,21 @@ def main() -> int:
     print(f"  first epoch of a trial (incl. trial setup)     median {statistics.median(first_iters):5.2f} s")
     if later_iters:
         print(f"  later epochs (train + val + checkpoint)        median {statistics.median(later_iters):5.2f} s")
-    print(f"  checkpoint writes                              {sum(checkpoints):6.1f} s in all, "
-          f"median {statistics.median(checkpoints):.2f} s")
+    print(
+        f"  checkpoint writes                              {sum(checkpoints):6.1f} s in all, "
+        f"median {statistics.median(checkpoints):.2f} s"
+    )
     print(f"val/acc_top1 {best:.4f} (bar 0.97), sweep wall {wall:.0f} s (bar 300 s)")
     return 0
+
+
+def _two_at_once(backbone: str, threads: int) -> float:
+    """Mean s/epoch of two plain-PyTorch processes training ``backbone`` side by side."""
+    command = [sys.executable, str(Path(__file__).with_name("plain_epoch.py")), "--backbones", backbone]
+    command += ["--epochs", "2", "--threads", str(threads)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(2)]
+    outputs = [run.communicate()[0] for run in runs]
+    return statistics.mean(float(out.split()[1]) for out in outputs)
 
 
 def _cpus() -> int:

@@ -25,9 +25,12 @@ def run_trial(sample: dict[str, Any], base: dict[str, Any]) -> None:
     config = merge_sample(base, sample)
     cfg = Config.from_dict(config)
     if cfg.scaling.num_workers == 0:
+        import torch
+
         from rayjob.loop import train_loop
         from rayjob.sessions import TuneSession
 
+        torch.set_num_threads(max(1, int(cfg.scaling.cpus_per_worker)))  # the CPUs Tune reserved, no more
         train_loop(config, TuneSession())
         return
 
