@@ -96,3 +96,19 @@ def test_resume_without_a_sweep_is_a_clear_error(tiny_config: Callable[..., Conf
     cfg = sweep_config(tiny_config)
     with pytest.raises(ConfigError, match="holds no sweep to resume"):
         main(["--config", write(cfg, tmp_path), "--resume"])
+
+
+def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys: pytest.CaptureFixture) -> None:
+    from rayjob.sweep import trial_concurrency
+
+    def cfg(**scaling: object) -> Config:
+        return Config.from_dict({"scaling": scaling, "search": {"num_samples": 10}, "trainer": {"accelerator": "cpu"}})
+
+    assert trial_concurrency(cfg(num_workers=0, cpus_per_worker=1), {"CPU": 8}, remote=False) == 8
+    assert trial_concurrency(cfg(num_workers=2, cpus_per_worker=2), {"CPU": 8}, remote=False) == 2
+    gpu = Config.from_dict({"trainer": {"accelerator": "gpu"}, "scaling": {"gpus_per_worker": 0.5}})
+    assert trial_concurrency(gpu, {"CPU": 16, "GPU": 2}, remote=False) == 4  # fractional GPUs
+    with pytest.raises(ConfigError, match=r"one trial needs 3 CPU .* this Ray cluster has 2 CPU"):
+        trial_concurrency(cfg(num_workers=3, cpus_per_worker=1), {"CPU": 2}, remote=False)
+    assert trial_concurrency(cfg(num_workers=3), {"CPU": 2}, remote=True) == 1  # an autoscaler may add nodes
+    assert "waiting for the autoscaler" in capsys.readouterr().out
