@@ -98,7 +98,6 @@ def inverse_frequency(counts: list[int]) -> list[float]:
     return [total / (num_classes * n) if n else 0.0 for n in counts]
 
 
-
 @dataclass(frozen=True)
 class DatasetIndex:
     """The classes and the files of every split present."""

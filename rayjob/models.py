@@ -55,6 +55,7 @@ def build_backbone(name: str, num_classes: int, weights: str | None = None) -> n
 def _load_local_weights(model: nn.Module, name: str, path: Path) -> None:
     """Load a torchvision-style state_dict; the head may differ (it is replaced anyway)."""
     import torch
+
     if not path.is_file():
         raise ConfigError(f"model.weights file {path} does not exist; give a local state_dict file or null")
     try:
