@@ -28,8 +28,16 @@ class ReportCheckpoint(Checkpoint):
     reported metrics are the epoch's final ones.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, plots: bool = False) -> None:
         self.session = session
+        self.plots = plots
+        self.history: list[dict[str, float]] = []  # every epoch's metrics; saved in checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -37,8 +45,15 @@ class ReportCheckpoint(Checkpoint):
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         metrics["epoch"] = trainer.current_epoch + 1
         metrics["step"] = trainer.global_step
+        self.history.append({k: v for k, v in metrics.items() if not k.startswith("time/")})
         staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
         try:
+            if self.plots:
+                from rayjob.observe import write_epoch_data
+
+                started = time.perf_counter()
+                write_epoch_data(trainer, pl_module, staging, self.history)
+                metrics["time/plot_data_s"] = time.perf_counter() - started
             started = time.perf_counter()
             trainer.save_checkpoint(staging / CHECKPOINT_FILE, weights_only=False)  # rank 0 writes
             metrics["time/checkpoint_s"] = time.perf_counter() - started
@@ -71,6 +86,11 @@ class EpochLog(L.Callback):
         self._start = time.perf_counter()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = getattr(trainer, "datamodule", None)
+        if trainer.is_global_zero and datamodule is not None and hasattr(datamodule, "index"):
+            from rayjob.observe import print_dataset_stats
+
+            print_dataset_stats(datamodule.index)
         if trainer.is_global_zero:
             params = sum(p.numel() for p in pl_module.parameters())
             backbone = pl_module.hparams.get("config", {}).get("model", {}).get("backbone", type(pl_module).__name__)
@@ -94,6 +114,11 @@ class EpochLog(L.Callback):
                 parts.append(f"{key} {value:.4f}" if math.isfinite(value) else f"{key} {value}")
         parts.append(f"({time.perf_counter() - self._start:.1f} s)")
         say("  ".join(parts))
+        cfg = getattr(pl_module, "cfg", None)
+        if cfg is not None and cfg.data.weighted_sampler:
+            counts = pl_module.train_label_counts.tolist()
+            drawn = "  ".join(f"{name}:{n}" for name, n in zip(pl_module.classes, counts, strict=True))
+            say(f"  weighted sampler drew (rank 0): {drawn}")
 
 
 def say(line: str) -> None:

@@ -85,6 +85,8 @@ class TrainerConfig:
     limit_train_batches: float = 1.0  # fraction (<= 1.0) or a batch count (> 1)
     limit_val_batches: float = 1.0
     progress_bar: bool = True  # only shown in-process (scaling.num_workers: 0)
+    plots: bool = True  # confusion-matrix / history / sample data in every checkpoint, rendered at the end
+    early_stopping_patience: int | None = None  # rayjob.train only: stop after N epochs without improvement
 
 
 @dataclass
@@ -317,6 +319,10 @@ def _check_values(config: Config) -> None:
         (config.trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches must be at least 1"),
         (config.trainer.limit_train_batches > 0, "trainer.limit_train_batches must be positive"),
         (config.trainer.limit_val_batches > 0, "trainer.limit_val_batches must be positive"),
+        (
+            config.trainer.early_stopping_patience is None or config.trainer.early_stopping_patience >= 1,
+            "trainer.early_stopping_patience must be null (off) or at least 1 epoch",
+        ),
         (config.scaling.num_workers >= 0, "scaling.num_workers must be 0 (in-process) or more"),
         (config.scaling.cpus_per_worker > 0, "scaling.cpus_per_worker must be positive"),
         (config.scaling.gpus_per_worker > 0, "scaling.gpus_per_worker must be positive"),

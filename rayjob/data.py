@@ -5,10 +5,11 @@ Files are found and checked by ``rayjob.dataset``; this module turns them into b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
@@ -16,6 +17,8 @@ from torchvision.transforms import v2
 
 from rayjob.config import DataConfig
 from rayjob.dataset import Split, inverse_frequency, load_rgb, scan_dataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class ImageDataset(Dataset):
@@ -87,7 +90,7 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader(dataset, shuffle=sampler is None, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(ImageDataset(self.splits["val"], eval_transform(self.cfg)), shuffle=False)
+        return self._loader(ImageDataset(interleaved(self.splits["val"]), eval_transform(self.cfg)), shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         split = self.splits.get("test", self.splits["val"])
@@ -105,3 +108,20 @@ class ImageDataModule(L.LightningDataModule):
             drop_last=drop_last,
             **kwargs,
         )
+
+
+def interleaved(split: Split) -> Split:
+    """The same samples in a fixed mixed order (class-sorted folders would put one class in batch 0,
+    which is the batch the sample grid shows)."""
+    order = np.random.default_rng(0).permutation(len(split.samples))
+    return Split(split.name, [split.samples[i] for i in order])
+
+
+def eval_batches(cfg: DataConfig, split: Split, batch_size: int, limit: int | None = None) -> Iterator[Batch]:
+    """Batches of one split through the evaluation transform, in order; ``limit`` picks evenly spaced
+    images (so a small check set still covers every class of a class-sorted split)."""
+    if limit is not None and limit < len(split.samples):
+        step = len(split.samples) / limit
+        split = Split(split.name, [split.samples[int(i * step)] for i in range(limit)])
+    loader = DataLoader(ImageDataset(split, eval_transform(cfg)), batch_size=batch_size, shuffle=False)
+    return iter(loader)

@@ -37,7 +37,12 @@ def train_loop(config: dict[str, Any], session: Session | None = None) -> None:
     weights = inverse_frequency(data.class_counts()) if cfg.loss.class_weights else None
     model = Classifier(cfg.to_dict(), data.classes, weights)
 
-    callbacks: list[L.Callback] = [EpochLog(), ReportCheckpoint(session)]
+    callbacks: list[L.Callback] = [EpochLog(), ReportCheckpoint(session, plots=cfg.trainer.plots)]
+    if cfg.trainer.early_stopping_patience is not None:
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        patience = cfg.trainer.early_stopping_patience
+        callbacks.append(EarlyStopping(monitor=cfg.search.metric, mode=cfg.search.mode, patience=patience))
     ema = ema_callback(cfg.ema)
     if ema is not None:
         callbacks.append(ema)

@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from rayjob.config import Config
 from rayjob.models import build_backbone
@@ -31,15 +31,25 @@ class Classifier(L.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.observe
+        self.val_samples: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, true, predicted
+        self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels = batch
+        self.train_label_counts += torch.bincount(labels.detach().cpu(), minlength=len(self.classes))
         loss = self.criterion(self(images), labels)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labels))
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.train_label_counts.zero_()
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_confusion.reset()
 
     def on_train_epoch_end(self) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], sync_dist=True)
@@ -52,6 +62,10 @@ class Classifier(L.LightningModule):
         self.val_top1(logits, labels)
         self.val_top5(logits, labels)
         self.val_f1(logits, labels)
+        self.val_confusion.update(logits, labels)
+        if batch_idx == 0:
+            keep = slice(0, 16)
+            self.val_samples = (images[keep].cpu(), labels[keep].cpu(), logits[keep].argmax(1).cpu())
         self.log("val/acc_top1", self.val_top1, on_epoch=True)
         self.log("val/acc_top5", self.val_top5, on_epoch=True)
         self.log("val/f1_macro", self.val_f1, on_epoch=True)

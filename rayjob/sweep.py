@@ -130,6 +130,7 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
     concurrency = trial_concurrency(cfg, cluster, remote=bool(os.environ.get("RAY_ADDRESS")))
     base = cfg.to_dict()
     base["trainer"]["accelerator"] = "gpu" if _wants_gpu(cfg, cluster) else "cpu"  # decided once, here
+    base["trainer"]["early_stopping_patience"] = None  # in a sweep, ASHA decides when a trial stops
     base["search"]["space"], base["search"]["points_to_evaluate"] = {}, []  # trials need not carry them
     trainable = tune.with_resources(tune.with_parameters(run_trial, base=base), trial_resources(cfg, cluster))
     if restoring:

@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"best epoch   {int(metrics.get('epoch', 0))} of {cfg.trainer.max_epochs}  ({elapsed:.1f} s)")
     print(f"checkpoint   {checkpoint}")
+    if "://" not in checkpoint:
+        from rayjob.observe import render_run_plots
+
+        plots = render_run_plots(Path(checkpoint).parent, Path(run_dir))
+        if plots:
+            print(f"plots        {', '.join(str(p) for p in plots)}")
     print(f"{cfg.search.metric} {metrics[cfg.search.metric]:.4f}")
     return 0
 
