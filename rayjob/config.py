@@ -102,6 +102,8 @@ class RunConfig:
     storage_path: str = "results"  # local folder, or s3:// / gs:// / shared filesystem
     checkpoints_to_keep: int = 2
     max_failures: int = 0  # worker-group restarts per run before it fails
+    wandb: Literal["off", "offline", "online"] = "off"  # sweeps log each trial through Tune's Wandb callback
+    wandb_project: str = "rayjob"  # online needs WANDB_API_KEY in the environment, never in a config
 
 
 MetricName = Literal["val/acc_top1", "val/acc_top5", "val/f1_macro", "val/loss", "train/loss"]

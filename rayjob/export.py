@@ -93,7 +93,6 @@ def load_ema_model(checkpoint: Path) -> tuple[Any, Config, list[str], str]:
 
 def export_checkpoint(checkpoint: Path, out_dir: Path, metrics: dict[str, Any] | None = None) -> Exported:
     """Export, verify, evaluate and describe one checkpoint; raises ExportError if a check fails."""
-    import torch
 
     from rayjob.data import eval_batches
     from rayjob.dataset import scan_dataset
@@ -106,18 +105,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, metrics: dict[str, Any] |
     onnx_path, sidecar_path = out_dir / "model.onnx", out_dir / "model.json"
     partial = out_dir / ".model.onnx.partial"
     try:
-        torch.onnx.export(
-            model,
-            (check_images[:1],),
-            str(partial),
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,  # one self-contained file
-            verbose=False,
-        )
+        write_onnx(model, check_images[:1], partial)
         session = verified_session(partial, model, check_images)
         max_diff, agreement = compare(session, model, check_images)
         split_name = "test" if "test" in index.splits else "val"
@@ -154,16 +142,46 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, metrics: dict[str, Any] |
     return Exported(onnx_path, sidecar_path, max_diff, agreement, split_name, eval_top1)
 
 
+def write_onnx(model: Any, example: Any, path: Path) -> None:
+    """``input`` -> ``logits`` with a dynamic batch axis, one self-contained file."""
+    import torch
+
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+
+
+def inference_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session with full graph optimizations and a fixed thread count."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def verified_session(path: Path, model: Any, images: Any) -> Any:
     """``onnx.checker`` (full check), then an onnxruntime session that must accept batch 1 and batch N."""
     import onnx
-    import onnxruntime as ort
 
     try:
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     except Exception as err:  # noqa: BLE001
         raise ExportError(f"the exported graph fails onnx.checker: {err}") from None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = inference_session(path)
     for batch in (1, len(images)):
         out = session.run(["logits"], {"input": images[:batch].numpy()})[0]
         if out.shape[0] != batch:
@@ -203,11 +221,16 @@ def onnx_accuracy(session: Any, cfg: Config, split: Any) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rayjob.export",
-        description="Export the best checkpoint's EMA weights to ONNX, verify it against PyTorch, write a sidecar.",
+        description="Export the best checkpoint's EMA weights to ONNX, verify it against PyTorch, write a sidecar. "
+        "On a sweep folder it runs the whole post-hook: per-trial plots, export, report.md.",
     )
     parser.add_argument("results", type=Path, help="a sweep folder, a rayjob.train run folder, or a checkpoint.ckpt")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: RESULTS/export)")
     args = parser.parse_args(argv)
+    if (args.results / "trials.csv").is_file() and args.out is None:
+        from rayjob.posthook import post_sweep
+
+        return post_sweep(args.results, Config.from_dict(read_yaml(args.results / "config.yaml")))
     checkpoint, metrics = find_best_checkpoint(args.results)
     out = args.out or (args.results.parent if args.results.is_file() else args.results) / "export"
     print(f"exporting {checkpoint}", flush=True)

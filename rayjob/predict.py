@@ -39,17 +39,17 @@ def image_files(inputs: list[Path]) -> list[Path]:
 def predict(model: Path, inputs: list[Path], top_k: int = 3) -> tuple[list[dict[str, Any]], list[str]]:
     """Top-k classes per image; unreadable images are returned as error lines, not raised."""
     import numpy as np
-    import onnxruntime as ort
 
     from rayjob.config import DataConfig
     from rayjob.data import eval_transform
     from rayjob.dataset import load_rgb
+    from rayjob.export import inference_session
 
     sidecar = load_sidecar(model)
     prep = sidecar["preprocessing"]
     transform = eval_transform(DataConfig(image_size=prep["image_size"], mean=prep["mean"], std=prep["std"]))
     classes = [sidecar["classes"][str(i)] for i in range(len(sidecar["classes"]))]
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    session = inference_session(model)
     results, errors = [], []
     for file in image_files(inputs):
         try:

@@ -127,3 +127,19 @@ def _check_value(base: dict[str, Any], key: str, value: Any, where: str) -> None
         check_backbone(cfg.model.backbone)
     except RayjobError as err:
         raise ConfigError(f"{where}: value {value!r} is not valid: {err}") from None
+
+
+def optuna_distributions(cfg: Config) -> dict[str, Any]:
+    """The space as Optuna distributions (the report's importance analysis rebuilds a study from them)."""
+    import optuna.distributions as od
+
+    distributions: dict[str, Any] = {}
+    for key, spec in cfg.search.space.items():
+        kind, args = _parse(f"search.space.{key}", spec)
+        if kind == "choice":
+            distributions[key] = od.CategoricalDistribution(args)
+        elif kind == "randint":
+            distributions[key] = od.IntDistribution(args[0], args[1])
+        else:
+            distributions[key] = od.FloatDistribution(args[0], args[1], log=kind == "loguniform")
+    return distributions

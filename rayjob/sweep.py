@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import math
 import os
 from dataclasses import dataclass, field
@@ -152,15 +153,57 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
                     checkpoint_score_order=cfg.search.mode,
                 ),
                 failure_config=tune.FailureConfig(max_failures=cfg.search.trial_max_failures),
+                callbacks=tracking_callbacks(cfg, Path(experiment_dir)),
                 verbose=1,
             ),
         )
     grid = tuner.fit()
+    del tuner  # its callbacks' finalizers need a live Ray (WandbLoggerCallback fails at interpreter exit)
+    gc.collect()
     outcome = collect_outcome(grid, cfg, experiment_dir)
     outcome.finished = grid.num_terminated + grid.num_errors >= cfg.search.num_samples
     if local:
         write_trials_csv(outcome, Path(experiment_dir) / TRIALS_FILE)
     return outcome
+
+
+def tracking_callbacks(cfg: Config, experiment_dir: Path) -> list[Any]:
+    """Tune's Wandb logger when ``run.wandb`` asks for it; the API key comes from the environment only."""
+    if cfg.run.wandb == "off":
+        return []
+    if cfg.run.wandb == "online" and not os.environ.get("WANDB_API_KEY"):
+        raise ConfigError(
+            "run.wandb=online needs WANDB_API_KEY in the environment (export it; never put it in a config), "
+            "or use run.wandb=offline and `wandb sync` later"
+        )
+    return [
+        _wandb_callback()(
+            project=cfg.run.wandb_project,
+            group=cfg.run.name,
+            mode=cfg.run.wandb,
+            dir=str(experiment_dir),  # offline runs land in <experiment>/wandb for `wandb sync`
+            log_config=False,
+        )
+    ]
+
+
+def _wandb_callback() -> type:
+    """Tune's WandbLoggerCallback, minus its demand for an API key in offline mode (nothing is uploaded)."""
+    import ray.air.integrations.wandb as integration
+
+    class WandbCallback(integration.WandbLoggerCallback):
+        def setup(self, *args: Any, **kwargs: Any) -> None:
+            if self.kwargs.get("mode") != "offline":
+                super().setup(*args, **kwargs)
+                return
+            require_key = integration._set_api_key
+            integration._set_api_key = lambda *_: None
+            try:
+                super().setup(*args, **kwargs)
+            finally:
+                integration._set_api_key = require_key
+
+    return WandbCallback
 
 
 def _tune_config(cfg: Config, concurrency: int) -> Any:

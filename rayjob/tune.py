@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
 from rayjob.errors import ConfigError
@@ -56,7 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     outcome.print_summary(cfg, time.perf_counter() - started)
     if not outcome.finished:
         return 130
-    return 0 if outcome.best is not None else 1
+    if outcome.best is None:
+        return 1
+    if "://" in outcome.experiment_dir:
+        print("post-hook skipped: export and report need a local storage_path for now", flush=True)
+        return 0
+    from rayjob.posthook import post_sweep
+
+    code = post_sweep(Path(outcome.experiment_dir), cfg)
+    print(f"{cfg.search.metric} {outcome.best.best:.4f}")  # the last line, for scripts
+    return code
 
 
 if __name__ == "__main__":

@@ -80,6 +80,25 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
     assert float(out[-1].split()[1]) == pytest.approx(float(best["best"]))
     assert (experiment / "config.yaml").is_file()
 
+    # The post-hook: per-trial plots, a verified ONNX of the best trial, the report and its figures.
+    assert (experiment / "export" / "model.onnx").is_file() and (experiment / "export" / "model.json").is_file()
+    for row in rows:
+        assert (experiment / f"trial-{row['trial_id']}" / "confusion_matrix.png").stat().st_size > 0
+    report = (experiment / "report.md").read_text()
+    assert "Best trial" in report and "ONNX" in report and "## Top trials" in report
+    for figure in ("best_so_far.png", "learning_curves.png", "metric_vs_params.png", "importance.png"):
+        assert (experiment / figure).stat().st_size > 1000, figure
+        assert f"]({figure})" in report
+
+
+def test_wandb_online_needs_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rayjob.sweep import tracking_callbacks
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="needs WANDB_API_KEY in the environment"):
+        tracking_callbacks(Config.from_dict({"run": {"wandb": "online"}}), tmp_path)
+    assert tracking_callbacks(Config(), tmp_path) == []
+
 
 def test_trial_with_two_ddp_workers(
     tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
