@@ -16,7 +16,7 @@ from torch import nn
 
 from rayjob.config import load_config
 from rayjob.data import ImageDataModule
-from rayjob.digits import resolve_root
+from rayjob.datasource import resolve_root
 from rayjob.models import build_backbone
 
 

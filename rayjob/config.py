@@ -123,6 +123,8 @@ class SearchConfig:
     max_concurrent_trials: int | None = None  # null: as many as the cluster's resources fit
     trial_max_failures: int = 1  # retries of a failed trial (from its last checkpoint)
     worker_start_retries: int = 2  # Train worker groups that cannot start: retries, then the trial fails
+    driver_resources: dict[str, float] = field(default_factory=dict)  # added to each trial driver's request,
+    # e.g. {rayjob_driver: 0.01} to keep drivers on the head node of cluster.yaml
     space: dict[str, Any] = field(default_factory=dict)  # dotted key -> {choice|uniform|loguniform|randint: ...}
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)  # first trials, dotted keys
 

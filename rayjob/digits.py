@@ -15,19 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rayjob.config import DataConfig
-
 DATASET_NAME = "digits-v1"
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 SEED = 0
 _DONE_MARKER = ".complete"
-
-
-def resolve_root(cfg: DataConfig) -> Path:
-    """The dataset folder a run reads: ``data.root``, or the embedded digits when it is null."""
-    if cfg.root is not None:
-        return Path(cfg.root).expanduser()
-    return ensure_digits(Path(cfg.cache_dir).expanduser())
 
 
 def ensure_digits(cache_dir: Path) -> Path:

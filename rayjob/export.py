@@ -96,7 +96,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, metrics: dict[str, Any] |
 
     from rayjob.data import eval_batches
     from rayjob.dataset import scan_dataset
-    from rayjob.digits import resolve_root
+    from rayjob.datasource import resolve_root
 
     model, cfg, classes, kind = load_ema_model(checkpoint)
     index = scan_dataset(resolve_root(cfg.data))

@@ -20,7 +20,7 @@ from rayjob.callbacks import EpochLog, LocalFileCheckpointIO, ReportCheckpoint, 
 from rayjob.config import Config
 from rayjob.data import ImageDataModule
 from rayjob.dataset import inverse_frequency
-from rayjob.digits import resolve_root
+from rayjob.datasource import resolve_root
 from rayjob.ema import ema_callback
 from rayjob.module import Classifier
 from rayjob.sessions import RayTrainSession, Session

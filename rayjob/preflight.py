@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from rayjob.config import Config
 from rayjob.dataset import DatasetIndex, scan_dataset
-from rayjob.digits import resolve_root
+from rayjob.datasource import check_remote_layout, is_uri, resolve_root
 from rayjob.models import check_backbone
 
 
-def check_config_and_data(cfg: Config) -> DatasetIndex:
-    """Fail fast on an unknown backbone or an unusable dataset; returns the scanned dataset."""
+def check_config_and_data(cfg: Config) -> DatasetIndex | None:
+    """Fail fast on an unknown backbone or an unusable dataset; returns the scanned local dataset."""
     check_backbone(cfg.model.backbone)
+    if cfg.data.root is not None and is_uri(cfg.data.root):
+        check_remote_layout(cfg.data.root)  # workers download it; the driver only looks
+        return None
     return scan_dataset(resolve_root(cfg.data))

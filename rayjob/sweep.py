@@ -245,8 +245,8 @@ def trial_resources(cfg: Config, cluster: dict[str, float]) -> dict[str, float]:
     if cfg.scaling.num_workers > 0:
         # A light driver: no CPU (its TorchTrainer reserves the workers' CPUs/GPUs, so 2 workers x 1 CPU fit
         # on 2 cores), but Tune needs a non-empty bundle: reserve the memory the driver process uses.
-        return {"memory": DRIVER_MEMORY_BYTES}
-    resources = {"cpu": cfg.scaling.cpus_per_worker}
+        return {"memory": DRIVER_MEMORY_BYTES, **cfg.search.driver_resources}
+    resources = {"cpu": cfg.scaling.cpus_per_worker, **cfg.search.driver_resources}
     if _wants_gpu(cfg, cluster):
         resources["gpu"] = cfg.scaling.gpus_per_worker
     return resources
@@ -258,7 +258,8 @@ def trial_concurrency(cfg: Config, cluster: dict[str, float], remote: bool) -> i
     needs = {"CPU": workers * cfg.scaling.cpus_per_worker}
     if _wants_gpu(cfg, cluster):
         needs["GPU"] = workers * cfg.scaling.gpus_per_worker
-    fits = min(math.floor(cluster.get(k, 0) / v + 1e-9) for k, v in needs.items())
+    needs.update(cfg.search.driver_resources)  # e.g. the head node's rayjob_driver slots
+    fits = min(math.floor(cluster.get(k, 0) / v + 1e-9) for k, v in needs.items() if v > 0)
     if fits < 1:
         have = ", ".join(f"{cluster.get(k, 0):g} {k}" for k in needs)
         want = ", ".join(f"{v:g} {k}" for k, v in needs.items())

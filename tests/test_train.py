@@ -82,7 +82,7 @@ def test_cli_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     for args, message in [
         (["optim.lrr=1"], "unknown config key optim.lrr (did you mean optim.lr?)"),
         (["model.backbone=vgg99"], "unknown backbone 'vgg99'"),
-        ([f"data.root={tmp_path / 'nothing'}"], "does not exist; set data.root"),
+        ([f"data.root={tmp_path / 'nothing'}"], "does not exist on node"),
     ]:
         done = run_cli(*args, f"run.storage_path={tmp_path}")
         assert done.returncode == 2, done.stderr

@@ -1,0 +1,88 @@
+"""Where a run's images come from: the embedded digits, a local folder, or a cloud URI.
+
+A URI (``s3://bucket/prefix``, ``gs://...``, anything pyarrow.fs reads, ``file://`` too) is copied once
+per node into ``<data.cache_dir>/datasets/<hash>/`` and reused by every later trial and worker on that
+node; the copy is written to a staging folder and renamed into place, so concurrent workers never read
+half a dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+from rayjob.config import DataConfig
+from rayjob.digits import ensure_digits
+from rayjob.errors import DataError
+
+_DONE_MARKER = ".complete"
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_root(cfg: DataConfig) -> Path:
+    """The local folder a run reads: the embedded digits, ``data.root``, or this node's copy of a URI."""
+    cache_dir = Path(cfg.cache_dir).expanduser()
+    if cfg.root is None:
+        return ensure_digits(cache_dir)
+    if is_uri(cfg.root):
+        return cached_copy(cfg.root, cache_dir)
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"dataset root {root} does not exist on node {socket.gethostname()}; set data.root to an ImageFolder "
+            "folder (on a cluster: a shared filesystem mounted on every node, or an s3:// / gs:// URI)"
+        )
+    return root
+
+
+def check_remote_layout(uri: str) -> None:
+    """Cheap driver-side check of a URI dataset: train/ and val/ exist (no download)."""
+    from pyarrow import fs as pafs
+
+    filesystem, base = _filesystem(uri)
+    for split in ("train", "val"):
+        info = filesystem.get_file_info(f"{base.rstrip('/')}/{split}")
+        if info.type != pafs.FileType.Directory:
+            raise DataError(f"{uri}/{split} does not exist or is not a folder; data.root needs train/ and val/")
+
+
+def cached_copy(uri: str, cache_dir: Path) -> Path:
+    """This node's copy of ``uri``, downloaded on first use."""
+    from pyarrow import fs as pafs
+
+    target = cache_dir / "datasets" / hashlib.sha1(uri.encode()).hexdigest()[:16]
+    if (target / _DONE_MARKER).exists():
+        return target
+    filesystem, base = _filesystem(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    try:
+        pafs.copy_files(base, str(staging), source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())
+        (staging / _DONE_MARKER).write_text(uri)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another worker finished first
+            if not (target / _DONE_MARKER).exists():
+                raise
+    except OSError as err:
+        message = f"cannot copy dataset {uri} to {target}: {err}; check the URI and the node's credentials"
+        raise DataError(message) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _filesystem(uri: str) -> tuple[object, str]:
+    from pyarrow import fs as pafs
+
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot open dataset URI {uri}: {err}") from None
