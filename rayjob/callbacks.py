@@ -45,6 +45,8 @@ class ReportCheckpoint(Checkpoint):
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         metrics["epoch"] = trainer.current_epoch + 1
         metrics["step"] = trainer.global_step
+        guard = next((c for c in trainer.callbacks if isinstance(c, DivergenceGuard)), None)
+        metrics["diverged"] = 1.0 if guard is not None and guard.reason else 0.0
         self.history.append({k: v for k, v in metrics.items() if not k.startswith("time/")})
         staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
         try:
@@ -61,6 +63,30 @@ class ReportCheckpoint(Checkpoint):
             trainer.strategy.barrier("rayjob-report")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+class DivergenceGuard(L.Callback):
+    """Stops a run whose training loss became NaN or infinite, and says so.
+
+    The epoch still ends and is reported (its metrics are real, if poor) with ``diverged: 1.0``; the run
+    then ends normally instead of crashing, so a sweep neither retries the same doomed config nor loses
+    the record (trials.csv and the report mark it DIVERGED).
+    """
+
+    def __init__(self) -> None:
+        self.reason = ""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:  # fmt: skip
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if self.reason or loss is None or torch.isfinite(loss).all():
+            return
+        self.reason = (
+            f"train/loss became {float(loss)} at epoch {trainer.current_epoch + 1}, step {trainer.global_step}"
+        )
+        if trainer.is_global_zero:
+            say(f"diverged: {self.reason}; stopping this run (lower optim.lr or raise gradient clipping)")
+        trainer.should_stop = True
 
 
 class LocalFileCheckpointIO(TorchCheckpointIO):

@@ -87,6 +87,7 @@ class TrainerConfig:
     progress_bar: bool = True  # only shown in-process (scaling.num_workers: 0)
     plots: bool = True  # confusion-matrix / history / sample data in every checkpoint, rendered at the end
     early_stopping_patience: int | None = None  # rayjob.train only: stop after N epochs without improvement
+    fault_kill_at_epoch: int | None = None  # testing: SIGKILL the training process once, during this epoch
 
 
 @dataclass

@@ -16,12 +16,13 @@ from typing import Any
 import lightning as L
 import torch
 
-from rayjob.callbacks import EpochLog, LocalFileCheckpointIO, ReportCheckpoint, say
+from rayjob.callbacks import DivergenceGuard, EpochLog, LocalFileCheckpointIO, ReportCheckpoint, say
 from rayjob.config import Config
 from rayjob.data import ImageDataModule
 from rayjob.dataset import inverse_frequency
 from rayjob.datasource import resolve_root
 from rayjob.ema import ema_callback
+from rayjob.faults import KillWorkerOnce, fault_marker
 from rayjob.module import Classifier
 from rayjob.sessions import RayTrainSession, Session
 
@@ -37,7 +38,9 @@ def train_loop(config: dict[str, Any], session: Session | None = None) -> None:
     weights = inverse_frequency(data.class_counts()) if cfg.loss.class_weights else None
     model = Classifier(cfg.to_dict(), data.classes, weights)
 
-    callbacks: list[L.Callback] = [EpochLog(), ReportCheckpoint(session, plots=cfg.trainer.plots)]
+    callbacks: list[L.Callback] = [EpochLog(), DivergenceGuard(), ReportCheckpoint(session, plots=cfg.trainer.plots)]
+    if cfg.trainer.fault_kill_at_epoch is not None:
+        callbacks.append(KillWorkerOnce(cfg.trainer.fault_kill_at_epoch, fault_marker(cfg)))
     if cfg.trainer.early_stopping_patience is not None:
         from lightning.pytorch.callbacks import EarlyStopping
 
@@ -74,7 +77,8 @@ def train_loop(config: dict[str, Any], session: Session | None = None) -> None:
     with session.resume_from() as checkpoint:
         if checkpoint is not None and session.world_rank == 0:
             say(f"resuming from {checkpoint}")
-        trainer.fit(model, datamodule=data, ckpt_path=str(checkpoint) if checkpoint else None)
+        # weights_only: a checkpoint holds tensors and plain values only; nothing in it may run code.
+        trainer.fit(model, datamodule=data, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
 
 
 def resolve_accelerator(cfg: Config) -> str:

@@ -115,7 +115,7 @@ def learning_curves_png(curves: dict[str, tuple[list[int], list[float], str]], m
     """``metric`` per epoch for every trial; trials ASHA stopped are short and dashed."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = {"COMPLETED": "tab:blue", "STOPPED": "tab:orange", "ERROR": "tab:red"}
+    colors = {"COMPLETED": "tab:blue", "STOPPED": "tab:orange", "DIVERGED": "tab:purple", "ERROR": "tab:red"}
     for epochs, values, status in curves.values():
         ax.plot(epochs, values, "--" if status != "COMPLETED" else "-", marker="o", color=colors.get(status, "gray"),
                 alpha=0.7, label=None)  # fmt: skip

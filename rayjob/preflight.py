@@ -5,16 +5,41 @@ Imports no torch, Lightning or Ray: a bad config or dataset fails before those l
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from rayjob.config import Config
-from rayjob.dataset import DatasetIndex, scan_dataset
+from rayjob.dataset import DatasetIndex, scan_dataset, unreadable_images
 from rayjob.datasource import check_remote_layout, is_uri, resolve_root
+from rayjob.errors import ConfigError, DataError
 from rayjob.models import check_backbone
 
 
 def check_config_and_data(cfg: Config) -> DatasetIndex | None:
-    """Fail fast on an unknown backbone or an unusable dataset; returns the scanned local dataset."""
+    """Fail fast on an unknown backbone, an unwritable storage path or an unusable dataset."""
     check_backbone(cfg.model.backbone)
+    check_writable(cfg.run.storage_path)
     if cfg.data.root is not None and is_uri(cfg.data.root):
         check_remote_layout(cfg.data.root)  # workers download it; the driver only looks
         return None
-    return scan_dataset(resolve_root(cfg.data))
+    index = scan_dataset(resolve_root(cfg.data))
+    bad = unreadable_images(index)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise DataError(f"{len(bad)} file(s) in {index.root} are not readable images: {shown}; remove or replace them")  # noqa: E501
+    return index
+
+
+def check_writable(storage_path: str) -> None:
+    """A local storage path must be creatable and writable (URIs are checked by Ray when it writes)."""
+    if is_uri(storage_path):
+        return
+    folder = Path(storage_path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rayjob-write-check-"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"run.storage_path {folder} is not writable ({err.strerror or err}); choose a folder you can write"
+        ) from None

@@ -107,11 +107,15 @@ def write_report(experiment: Path, cfg: Config, export_note: str = "") -> Path:
             figures.append(("Best trial: confusion matrix of its EMA model on val", "best_confusion_matrix.png"))
 
     lines = [f"# Sweep report: {experiment.name}", ""]
-    statuses = {s: sum(t.status == s for t in trials) for s in ("COMPLETED", "STOPPED", "ERROR")}
+    statuses = {s: sum(t.status == s for t in trials) for s in ("COMPLETED", "STOPPED", "DIVERGED", "ERROR")}
     lines.append(
         f"{len(trials)} trials ({statuses['COMPLETED']} completed, {statuses['STOPPED']} stopped early by ASHA, "
-        f"{statuses['ERROR']} errored), {sum(t.epochs for t in trials)} epochs in all; metric `{metric}` ({mode})."
+        f"{statuses['DIVERGED']} diverged (loss NaN/inf), {statuses['ERROR']} errored), "
+        f"{sum(t.epochs for t in trials)} epochs in all; metric `{metric}` ({mode})."
     )
+    failed = [t for t in trials if t.status in ("DIVERGED", "ERROR")]
+    if failed:
+        lines += ["", "Trials that failed: " + ", ".join(f"`{t.trial_id}` {t.status.lower()}" for t in failed) + "."]
     if ranked:
         best = ranked[0]
         values = ", ".join(f"`{k}={v}`" for k, v in best.params.items())

@@ -73,7 +73,7 @@ def run_trial(sample: dict[str, Any], base: dict[str, Any]) -> None:
 @dataclass
 class TrialRow:
     trial_id: str
-    status: str  # COMPLETED, STOPPED (early, by ASHA), ERROR
+    status: str  # COMPLETED, STOPPED (early, by ASHA), DIVERGED (loss NaN/inf), ERROR
     params: dict[str, Any]
     best: float
     best_epoch: int
@@ -90,7 +90,7 @@ class SweepOutcome:
     finished: bool = True  # False: interrupted (Ctrl-C) before every trial ended
 
     def print_summary(self, cfg: Config, elapsed: float) -> None:
-        counts = {s: sum(r.status == s for r in self.rows) for s in ("COMPLETED", "STOPPED", "ERROR")}
+        counts = {s: sum(r.status == s for r in self.rows) for s in ("COMPLETED", "STOPPED", "DIVERGED", "ERROR")}
         print()
         if not self.finished:
             print(f"sweep interrupted: {len(self.rows)} of {cfg.search.num_samples} trials started.")
@@ -98,7 +98,8 @@ class SweepOutcome:
         print(f"sweep folder   {self.experiment_dir}")
         print(
             f"trials         {len(self.rows)}: {counts['COMPLETED']} completed, {counts['STOPPED']} stopped early "
-            f"by ASHA, {counts['ERROR']} errored; {sum(r.epochs for r in self.rows)} epochs trained in {elapsed:.0f} s"
+            f"by ASHA, {counts['DIVERGED']} diverged, {counts['ERROR']} errored; "
+            f"{sum(r.epochs for r in self.rows)} epochs trained in {elapsed:.0f} s"
         )
         print(f"trials table   {self.experiment_dir}/{TRIALS_FILE}")
         if self.best is None:
@@ -285,6 +286,8 @@ def collect_outcome(grid: Any, cfg: Config, experiment_dir: str) -> SweepOutcome
         best_record = max(records, key=lambda r: score(r, metric, mode), default={})
         epochs = int(max((r.get("epoch", 0) for r in records), default=0))
         status = "COMPLETED" if epochs >= cfg.trainer.max_epochs else "STOPPED"
+        if any(r.get("diverged") == 1.0 for r in records):
+            status = "DIVERGED"
         if result.error is not None:
             status = "ERROR"
         rows.append(

@@ -9,6 +9,7 @@ breakpoint in rayjob's code stops there. With N >= 1 it runs on N Ray Train work
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     if cfg.scaling.num_workers == 0:
-        checkpoint, metrics, run_dir = _run_in_process(cfg)
+        checkpoint, metrics, last, run_dir = _run_in_process(cfg)
     else:
-        checkpoint, metrics, run_dir = _run_on_ray_train(cfg)
+        checkpoint, metrics, last, run_dir = _run_on_ray_train(cfg)
     elapsed = time.perf_counter() - started
 
     print()
@@ -60,10 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         if plots:
             print(f"plots        {', '.join(str(p) for p in plots)}")
     print(f"{cfg.search.metric} {metrics[cfg.search.metric]:.4f}")
+    if last.get("diverged") == 1.0:
+        print("error: the run diverged (train/loss became NaN or infinite); lower optim.lr", file=sys.stderr)
+        return 1
     return 0
 
 
-def _run_in_process(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
+def _run_in_process(cfg: Config) -> tuple[str | None, dict[str, Any], dict[str, Any], str]:
+    """Returns (best checkpoint, its metrics, the last epoch's metrics, run folder)."""
     from rayjob.loop import train_loop
 
     if "://" in cfg.run.storage_path:
@@ -78,12 +83,13 @@ def _run_in_process(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
     write_run_config(cfg, run_dir)
     train_loop(cfg.to_dict(), session)
     best = session.best_checkpoint()
+    last = (session.history() or [{}])[-1]
     if best is None:
-        return None, {}, str(run_dir)
-    return str(best[0] / CHECKPOINT_FILE), best[1], str(run_dir)
+        return None, {}, last, str(run_dir)
+    return str(best[0] / CHECKPOINT_FILE), best[1], last, str(run_dir)
 
 
-def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
+def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], dict[str, Any], str]:
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -119,11 +125,11 @@ def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], str]:
         write_run_config(cfg, Path(run_dir))
     result = trainer.fit()
     if not result.best_checkpoints:
-        return None, {}, run_dir
+        return None, {}, result.metrics or {}, run_dir
     checkpoint, metrics = max(
         result.best_checkpoints, key=lambda pair: score(pair[1], cfg.search.metric, cfg.search.mode)
     )
-    return f"{checkpoint.path}/{CHECKPOINT_FILE}", metrics, run_dir
+    return f"{checkpoint.path}/{CHECKPOINT_FILE}", metrics, result.metrics or {}, run_dir
 
 
 def _worker_resources(cfg: Config, use_gpu: bool) -> dict[str, float]:

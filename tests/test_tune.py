@@ -60,9 +60,15 @@ def test_points_to_evaluate_must_cover_the_space() -> None:
 
 
 def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
-    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
+    tiny_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: None,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg = sweep_config(tiny_config)
+    secret = "rayjob-test-secret-0123456789abcdef"
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    cfg = sweep_config(tiny_config, run__wandb="offline")
     assert main(["--config", write(cfg, tmp_path)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("val/acc_top1 ")
@@ -89,6 +95,12 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
     for figure in ("best_so_far.png", "learning_curves.png", "metric_vs_params.png", "importance.png"):
         assert (experiment / figure).stat().st_size > 1000, figure
         assert f"]({figure})" in report
+
+    # Tracking: offline wandb runs for `wandb sync`, and the API key is written nowhere.
+    assert len(list((experiment / "wandb").glob("offline-run-*"))) == 3
+    for file in experiment.rglob("*"):
+        if file.is_file():
+            assert secret.encode() not in file.read_bytes(), file
 
 
 def test_wandb_online_needs_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

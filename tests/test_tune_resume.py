@@ -1,7 +1,8 @@
 """An interrupted sweep resumes: finished trials are kept, the rest run, num_samples in total.
 
-The driver runs as a real process (with its own Ray in its own temp dir) and gets Ctrl-C (SIGINT)
-after its first trial finished, as a user would do it.
+The driver runs as a real process with its own Ray in its own temp dir. First it is killed outright
+(SIGKILL to it and every process it started: a dead machine), then the resumed driver gets Ctrl-C
+(SIGINT), as a user would press it; the last run finishes the sweep and runs the post-hook once.
 """
 
 import csv
@@ -42,7 +43,8 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> list[str]:
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Read output until a line holds ``needle`` and none of ``ignore``."""
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,7 +52,7 @@ def wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> lis
         if not line:
             break
         lines.append(line)
-        if needle in line:
+        if needle in line and not any(word in line for word in ignore):
             return lines
     raise AssertionError(f"{needle!r} not seen in time; output:\n{''.join(lines[-40:])}")
 
@@ -64,12 +66,16 @@ def finished_epochs(experiment: Path) -> dict[str, list[int]]:
     return runs
 
 
-def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
+def completed_trials(experiment: Path) -> dict[str, list[int]]:
+    return {name: epochs for name, epochs in finished_epochs(experiment).items() if epochs == [1, 2]}
+
+
+def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
     tiny_config: Callable[..., Config], tmp_path: Path
 ) -> None:
     cfg = tiny_config(
         search__space=SPACE,
-        search__num_samples=3,
+        search__num_samples=4,
         search__scheduler="fifo",
         search__max_concurrent_trials=1,
     )
@@ -77,38 +83,53 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     config_file.write_text(cfg.to_yaml())
     experiment = Path(cfg.run.storage_path) / cfg.run.name
     temp_dir = tempfile.mkdtemp(prefix="rj")
-
-    first = start_driver(config_file, temp_dir)
     try:
-        wait_for_line(first, "completed after 2 iterations", timeout=240)
-        first.send_signal(signal.SIGINT)
-        output = first.communicate(timeout=120)[0]
-    finally:
-        stop(first)
-    assert first.returncode == 130, output[-3000:]
-    assert "--resume" in output
-    before = finished_epochs(experiment)
-    done_before = {name: epochs for name, epochs in before.items() if epochs == [1, 2]}
-    assert 1 <= len(done_before) < 3
+        # 1. The driver dies (kill -9 of its whole process group) after the first trial finished.
+        first = start_driver(config_file, temp_dir)
+        try:
+            wait_for_line(first, "completed after 2 iterations", timeout=240)
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=60)
+        finally:
+            stop(first)
+        done_first = completed_trials(experiment)
+        assert len(done_first) >= 1 and not (experiment / "report.md").exists()
 
-    second = start_driver(config_file, temp_dir, "--resume")
-    try:
-        output = second.communicate(timeout=300)[0]
+        # 2. Resumed, then Ctrl-C after one more trial: a clean stop that says how to resume.
+        second = start_driver(config_file, temp_dir, "--resume")
+        try:
+            old = tuple(name.removeprefix("trial-") for name in done_first)
+            lines = wait_for_line(second, "completed after 2 iterations", timeout=240, ignore=old)
+            second.send_signal(signal.SIGINT)
+            output = "".join(lines) + second.communicate(timeout=120)[0]
+        finally:
+            stop(second)
+        assert "resuming the sweep" in output
+        assert second.returncode == 130, output[-3000:]
+        assert "--resume" in output and not (experiment / "report.md").exists()
+        done_second = completed_trials(experiment)
+        assert len(done_first) < len(done_second) < 4
+
+        # 3. Resumed again: it finishes with exactly num_samples trials and runs the post-hook once.
+        third = start_driver(config_file, temp_dir, "--resume")
+        try:
+            output = third.communicate(timeout=300)[0]
+        finally:
+            stop(third)
+        assert third.returncode == 0, output[-3000:]
+        assert output.count("report         ") == 1 and (experiment / "report.md").is_file()
     finally:
-        stop(second)
         shutil.rmtree(temp_dir, ignore_errors=True)
-    assert second.returncode == 0, output[-3000:]
-    assert "resuming the sweep" in output
 
     after = finished_epochs(experiment)
-    assert len(after) == 3
-    for name, epochs in done_before.items():
-        assert after[name] == epochs  # not rerun: still exactly one report per epoch
+    assert len(after) == 4
+    for name, epochs in done_second.items():
+        assert after[name] == epochs  # finished trials were not rerun: one report per epoch
     for epochs in after.values():
-        assert epochs[-1] == 2 and len(epochs) == len(set(epochs))
+        assert epochs == [1, 2]  # resumed trials continued: no gap, no repeated epoch
     with open(experiment / "trials.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 and all(row["status"] == "COMPLETED" for row in rows)
+    assert len(rows) == 4 and all(row["status"] == "COMPLETED" for row in rows)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,97 @@
+"""Every user error: one line naming the problem and the fix, exit status 2, no traceback, no Ray."""
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import make_image_folder, write_image
+
+from rayjob.config import Config
+
+COLORS = {"a": (200, 30, 30), "b": (30, 200, 30)}
+
+
+def run(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_user_error(done: subprocess.CompletedProcess, message: str) -> None:
+    err = done.stderr.strip()
+    assert done.returncode == 2, (done.stdout[-2000:], err[-2000:])
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert message in err, err
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "Started a local Ray instance" not in done.stdout + done.stderr
+
+
+def broken_dataset(kind: str, root: Path) -> Path:
+    make_image_folder(root, COLORS, {"train": 2, "val": 1})
+    if kind == "missing_val":
+        for f in (root / "val").rglob("*.png"):
+            f.unlink()
+        for d in sorted((root / "val").iterdir()):
+            d.rmdir()
+        (root / "val").rmdir()
+    elif kind == "empty_class":
+        (root / "train" / "c").mkdir()
+    elif kind == "corrupt_image":
+        (root / "train" / "a" / "a_0.png").write_bytes(b"\x89PNG but truncated")
+    elif kind == "one_class":
+        for f in (root / "train" / "b").iterdir():
+            f.unlink()
+        (root / "train" / "b").rmdir()
+        for f in (root / "val" / "b").iterdir():
+            f.unlink()
+        (root / "val" / "b").rmdir()
+    elif kind == "val_class_not_in_train":
+        write_image(root / "val" / "zebra" / "z.png", (1, 1, 1))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lrr=1"], "unknown config key optim.lrr (did you mean optim.lr?)"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc' has the wrong type: expected an integer"),
+        (["model.backbone=vgg99"], "unknown backbone 'vgg99' (model.backbone); known: "),
+        (["data.augment=heavy"], "data.augment='heavy' is not allowed; choose one of: none, basic"),
+        (["search.space={optim.lr: {normal: [0, 1]}}"], "search.space.optim.lr: unknown distribution 'normal'"),
+        (["search.space={model.backbone: {choice: []}}"], "choice needs a non-empty list"),
+        (["run.storage_path=/proc/rayjob-results"], "run.storage_path /proc/rayjob-results is not writable"),
+    ],
+)
+def test_config_errors(overrides: list[str], message: str, tmp_path: Path) -> None:
+    base = [] if any(o.startswith("run.storage_path") for o in overrides) else [f"run.storage_path={tmp_path}"]
+    assert_user_error(run("rayjob.tune", *base, *overrides), message)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing_root", "does not exist on node"),
+        ("missing_val", "val does not exist; the dataset root needs val/<class>/ folders"),
+        ("empty_class", "train/c holds no images"),
+        ("corrupt_image", "1 file(s) in "),
+        ("one_class", "has 1 class folder(s) (a); a classifier needs at least 2"),
+        ("val_class_not_in_train", "val has class folder(s) not in train/: zebra"),
+    ],
+)
+def test_data_errors(kind: str, message: str, tmp_path: Path) -> None:
+    root = tmp_path / "data" if kind == "missing_root" else broken_dataset(kind, tmp_path / "data")
+    for module in ("rayjob.train", "rayjob.tune"):
+        done = run(module, f"data.root={root}", f"run.storage_path={tmp_path / 'results'}")
+        assert_user_error(done, message)
+    if kind == "corrupt_image":
+        assert "a_0.png" in done.stderr and "remove or replace them" in done.stderr
+
+
+def test_resume_without_a_sweep_and_export_without_trials(tiny_config: Callable[..., Config], tmp_path: Path) -> None:
+    cfg = tiny_config(search__space={"optim.lr": {"loguniform": [1e-4, 1e-3]}})
+    file = tmp_path / "c.yaml"
+    file.write_text(cfg.to_yaml())
+    assert_user_error(run("rayjob.tune", "--config", str(file), "--resume"), "holds no sweep to resume")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_user_error(run("rayjob.export", str(empty)), "holds no finished trial or checkpoint to export")
