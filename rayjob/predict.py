@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=3, help="classes to show per image (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     args = parser.parse_args(argv)
+    if args.top_k < 1:
+        raise RayjobError(f"--top-k {args.top_k}: show at least 1 class per image")
     results, errors = predict(args.model, args.images, args.top_k)
     if not results and not errors:
         raise RayjobError(f"no images found in {', '.join(map(str, args.images))} ({', '.join(IMAGE_EXTENSIONS)})")

@@ -20,6 +20,10 @@ RESUMABLE_CHANGES = {
     "run.max_failures",
     "run.checkpoints_to_keep",
     "run.storage_path",
+    "run.wandb",
+    "run.wandb_project",
+    "trainer.plots",
+    "trainer.fault_kill_at_epoch",
 }
 
 
