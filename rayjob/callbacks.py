@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Checkpoint
 
+from rayjob.console import say
 from rayjob.sessions import CHECKPOINT_FILE, Session
 
 
@@ -145,9 +145,3 @@ class EpochLog(L.Callback):
             counts = pl_module.train_label_counts.tolist()
             drawn = "  ".join(f"{name}:{n}" for name, n in zip(pl_module.classes, counts, strict=True))
             say(f"  weighted sampler drew (rank 0): {drawn}")
-
-
-def say(line: str) -> None:
-    """Print a line once: Ray Train's patched ``print`` would echo it through its logger as well."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()

@@ -16,8 +16,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from rayjob.callbacks import DivergenceGuard, EpochLog, LocalFileCheckpointIO, ReportCheckpoint, say
+from rayjob.callbacks import DivergenceGuard, EpochLog, LocalFileCheckpointIO, ReportCheckpoint
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.data import ImageDataModule
 from rayjob.dataset import inverse_frequency
 from rayjob.datasource import resolve_root

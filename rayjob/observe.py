@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rayjob.callbacks import say
+from rayjob.console import say
 from rayjob.dataset import DatasetIndex
 
 DATA_FILE = "plot_data.npz"

@@ -6,6 +6,7 @@ Runs at the end of ``python -m rayjob.tune`` and from ``python -m rayjob.export 
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 from rayjob.config import Config
@@ -16,6 +17,7 @@ from rayjob.report import write_report
 
 def post_sweep(experiment: Path, cfg: Config) -> int:
     """Returns 0, or 1 when the export failed (the report says why; nothing of the sweep is lost)."""
+    started = time.perf_counter()
     with open(experiment / "trials.csv") as f:
         for row in csv.DictReader(f):
             if row["checkpoint"] and Path(row["checkpoint"]).is_file():
@@ -36,4 +38,5 @@ def post_sweep(experiment: Path, cfg: Config) -> int:
         note, code = f"ONNX export failed: {err}", 1
     report = write_report(experiment, cfg, note)
     print(f"report         {report}", flush=True)
+    print(f"post-hook      {time.perf_counter() - started:.1f} s (plots, export, checks, report)", flush=True)
     return code
