@@ -124,6 +124,7 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
         raise ConfigError(f"--resume: {experiment_dir} holds no sweep to resume; run without --resume to start one")
     if restoring and local:
         check_same_config(cfg, Path(experiment_dir))
+    callbacks = tracking_callbacks(cfg, Path(experiment_dir))  # a missing API key fails before Ray starts
 
     init_ray()
     import ray
@@ -154,7 +155,7 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
                     checkpoint_score_order=cfg.search.mode,
                 ),
                 failure_config=tune.FailureConfig(max_failures=cfg.search.trial_max_failures),
-                callbacks=tracking_callbacks(cfg, Path(experiment_dir)),
+                callbacks=callbacks,
                 verbose=1,
             ),
         )

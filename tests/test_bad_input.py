@@ -95,3 +95,14 @@ def test_resume_without_a_sweep_and_export_without_trials(tiny_config: Callable[
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_user_error(run("rayjob.export", str(empty)), "holds no finished trial or checkpoint to export")
+
+
+def test_wandb_online_without_key_fails_before_ray(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rayjob.tune", "run.wandb=online", f"run.storage_path={tmp_path}"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert_user_error(done, "run.wandb=online needs WANDB_API_KEY in the environment")
