@@ -21,7 +21,7 @@ from rayjob.console import say
 from rayjob.dataset import DatasetIndex
 
 DATA_FILE = "plot_data.npz"
-HISTORY_FILE = "history.json"
+HISTORY_JSON = "history.json"
 PLOT_FILES = ("confusion_matrix.png", "history.png", "samples.png")
 
 
@@ -46,7 +46,7 @@ def write_epoch_data(trainer: Any, module: Any, folder: Path, history: list[dict
     confusion = module.val_confusion.compute().cpu().numpy()
     if not trainer.is_global_zero:
         return
-    (folder / HISTORY_FILE).write_text(json.dumps(history, indent=1))
+    (folder / HISTORY_JSON).write_text(json.dumps(history, indent=1))
     arrays: dict[str, Any] = {"confusion": confusion, "classes": np.array(module.classes)}
     if module.val_samples is not None:
         images, true, predicted = module.val_samples
@@ -62,7 +62,7 @@ def render_run_plots(checkpoint_dir: Path, out_dir: Path | None = None) -> list[
     from rayjob import plots
 
     out_dir = out_dir or checkpoint_dir
-    data_file, history_file = checkpoint_dir / DATA_FILE, checkpoint_dir / HISTORY_FILE
+    data_file, history_file = checkpoint_dir / DATA_FILE, checkpoint_dir / HISTORY_JSON
     if not data_file.is_file() or not history_file.is_file():
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,5 +81,5 @@ def render_run_plots(checkpoint_dir: Path, out_dir: Path | None = None) -> list[
     plots.history_png(history, out_dir / "history.png")
     written.append(out_dir / "history.png")
     if out_dir != checkpoint_dir:
-        shutil.copy(history_file, out_dir / HISTORY_FILE)
+        shutil.copy(history_file, out_dir / HISTORY_JSON)
     return written

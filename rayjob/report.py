@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from rayjob.config import Config
+from rayjob.observe import PLOT_FILES
 from rayjob.scoring import score
 
 REPORT_FILE = "report.md"
@@ -97,7 +98,7 @@ def write_report(experiment: Path, cfg: Config, export_note: str = "") -> Path:
         figures.append(("Parameter importance (optuna fANOVA)", "importance.png"))
     if ranked:
         best_plots = Path(ranked[0].checkpoint).parent
-        for name in ("confusion_matrix.png", "history.png", "samples.png"):
+        for name in PLOT_FILES:
             source = experiment / f"trial-{ranked[0].trial_id}" / name
             if not source.is_file():
                 source = best_plots / name
