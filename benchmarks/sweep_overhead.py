@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
+from plain_epoch import plain_epochs  # benchmarks/ is on sys.path when a script here runs
+from timing import ROOT, timed_run
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_epoch import plain_epochs  # noqa: E402
+from rayjob.config import load_config
 
-from rayjob.config import load_config  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "quickstart.yaml"
 
 
@@ -54,12 +52,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}", *overrides]
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        wall = time.perf_counter() - started
-        if done.returncode != 0:
-            print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
+        finished = timed_run(command)
+        if finished is None:
             return 1
+        done, wall = finished
         experiment = Path(tmp) / cfg.run.name
         with open(experiment / "trials.csv") as f:
             rows = list(csv.DictReader(f))
@@ -71,9 +67,8 @@ def main() -> int:
         }
     post_hook = float(re.findall(r"post-hook\s+([\d.]+) s", done.stdout)[-1])
     sweep_wall = wall - post_hook
-    tune_running = float(re.findall(r"Total running time: (?:(\d+)min )?(\d+)s", done.stdout)[-1][1] or 0)
-    minutes = re.findall(r"Total running time: (\d+)min", done.stdout)
-    tune_running += 60 * int(minutes[-1]) if minutes else 0
+    minutes, seconds = re.findall(r"Total running time: (?:(\d+)min )?(\d+)s", done.stdout)[-1]
+    tune_running = 60 * int(minutes or 0) + int(seconds)
 
     concurrency = min(len(rows), int(1 / max(1e-9, cfg.scaling.cpus_per_worker) * _cpus()))
     epochs_by_backbone: dict[str, int] = defaultdict(int)
@@ -115,8 +110,6 @@ def _two_at_once(backbone: str, threads: int) -> float:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 1
 
 

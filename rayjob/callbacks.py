@@ -28,9 +28,10 @@ class ReportCheckpoint(Checkpoint):
     reported metrics are the epoch's final ones.
     """
 
-    def __init__(self, session: Session, plots: bool = False) -> None:
+    def __init__(self, session: Session, plots: bool = False, guard: DivergenceGuard | None = None) -> None:
         self.session = session
         self.plots = plots
+        self.guard = guard
         self.history: list[dict[str, float]] = []  # every epoch's metrics; saved in checkpoints
 
     def state_dict(self) -> dict[str, Any]:
@@ -45,9 +46,8 @@ class ReportCheckpoint(Checkpoint):
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
         metrics["epoch"] = trainer.current_epoch + 1
         metrics["step"] = trainer.global_step
-        guard = next((c for c in trainer.callbacks if isinstance(c, DivergenceGuard)), None)
-        metrics["diverged"] = 1.0 if guard is not None and guard.reason else 0.0
-        self.history.append({k: v for k, v in metrics.items() if not k.startswith("time/")})
+        metrics["diverged"] = 1.0 if self.guard is not None and self.guard.reason else 0.0
+        self.history.append(dict(metrics))  # before the time/ measurements below are added
         staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
         try:
             if self.plots:

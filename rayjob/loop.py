@@ -39,7 +39,8 @@ def train_loop(config: dict[str, Any], session: Session | None = None) -> None:
     weights = inverse_frequency(data.class_counts()) if cfg.loss.class_weights else None
     model = Classifier(cfg.to_dict(), data.classes, weights)
 
-    callbacks: list[L.Callback] = [EpochLog(), DivergenceGuard(), ReportCheckpoint(session, plots=cfg.trainer.plots)]
+    guard = DivergenceGuard()
+    callbacks: list[L.Callback] = [EpochLog(), guard, ReportCheckpoint(session, plots=cfg.trainer.plots, guard=guard)]
     if cfg.trainer.fault_kill_at_epoch is not None:
         callbacks.append(KillWorkerOnce(cfg.trainer.fault_kill_at_epoch, fault_marker(cfg)))
     if cfg.trainer.early_stopping_patience is not None:

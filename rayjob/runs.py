@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rayjob.config import Config, get_dotted, known_keys, read_yaml
+from rayjob.datasource import is_uri
 from rayjob.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
@@ -53,6 +54,6 @@ def resolve_paths(cfg: Config) -> Config:
     raw = cfg.to_dict()
     for section, key in (("data", "root"), ("data", "cache_dir"), ("model", "weights"), ("run", "storage_path")):
         value = raw[section][key]
-        if value is not None and "://" not in value:
+        if value is not None and not is_uri(value):
             raw[section][key] = str(Path(value).expanduser().resolve())
     return Config.from_dict(raw)

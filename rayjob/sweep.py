@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rayjob.config import Config, get_dotted
+from rayjob.datasource import is_uri
 from rayjob.errors import ConfigError
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
 from rayjob.scoring import score
@@ -118,7 +119,7 @@ def run_sweep(cfg: Config, resume: bool) -> SweepOutcome:
 
     cfg = resolve_paths(cfg)  # trials run in their own working directories
     experiment_dir = f"{cfg.run.storage_path.rstrip('/')}/{cfg.run.name}"
-    local = "://" not in experiment_dir
+    local = not is_uri(experiment_dir)
     restoring = tune.Tuner.can_restore(experiment_dir)
     if resume and not restoring:
         raise ConfigError(f"--resume: {experiment_dir} holds no sweep to resume; run without --resume to start one")
@@ -280,12 +281,14 @@ def trial_concurrency(cfg: Config, cluster: dict[str, float], remote: bool) -> i
 def collect_outcome(grid: Any, cfg: Config, experiment_dir: str) -> SweepOutcome:
     """One row per trial from Tune's results, and the best trial by the sweep metric."""
     metric, mode = cfg.search.metric, cfg.search.mode
+    base = cfg.to_dict()
     rows = []
     for result in grid:
         history = result.metrics_dataframe
         records = [] if history is None else history.to_dict("records")
         best_record = max(records, key=lambda r: score(r, metric, mode), default={})
         epochs = int(max((r.get("epoch", 0) for r in records), default=0))
+        config = merge_sample(base, result.config)
         status = "COMPLETED" if epochs >= cfg.trainer.max_epochs else "STOPPED"
         if any(r.get("diverged") == 1.0 for r in records):
             status = "DIVERGED"
@@ -295,7 +298,7 @@ def collect_outcome(grid: Any, cfg: Config, experiment_dir: str) -> SweepOutcome
             TrialRow(
                 trial_id=str((result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix("trial-")),
                 status=status,
-                params={k: get_dotted(merge_sample(cfg.to_dict(), result.config), k) for k in cfg.search.space},
+                params={k: get_dotted(config, k) for k in cfg.search.space},
                 best=float(best_record.get(metric, math.nan)),
                 best_epoch=int(best_record.get("epoch", 0)),
                 epochs=epochs,

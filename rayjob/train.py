@@ -16,6 +16,7 @@ from typing import Any
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
 from rayjob.config import Config
+from rayjob.datasource import is_uri
 from rayjob.errors import ConfigError
 from rayjob.preflight import check_config_and_data
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"best epoch   {int(metrics.get('epoch', 0))} of {cfg.trainer.max_epochs}  ({elapsed:.1f} s)")
     print(f"checkpoint   {checkpoint}")
-    if "://" not in checkpoint:
+    if not is_uri(checkpoint):
         from rayjob.observe import render_run_plots
 
         plots = render_run_plots(Path(checkpoint).parent, Path(run_dir))
@@ -71,7 +72,7 @@ def _run_in_process(cfg: Config) -> tuple[str | None, dict[str, Any], dict[str, 
     """Returns (best checkpoint, its metrics, the last epoch's metrics, run folder)."""
     from rayjob.loop import train_loop
 
-    if "://" in cfg.run.storage_path:
+    if is_uri(cfg.run.storage_path):
         raise ConfigError(
             f"run.storage_path={cfg.run.storage_path} is a URI; in-process runs (scaling.num_workers=0) write to "
             "a local folder: use a local path, or scaling.num_workers>=1 to write through Ray"
@@ -119,7 +120,7 @@ def _run_on_ray_train(cfg: Config) -> tuple[str | None, dict[str, Any], dict[str
         ),
     )
     run_dir = f"{storage.rstrip('/')}/{cfg.run.name}"
-    if "://" not in storage:
+    if not is_uri(storage):
         if any(Path(run_dir).glob("checkpoint_*")):
             check_same_config(cfg, Path(run_dir))
         write_run_config(cfg, Path(run_dir))

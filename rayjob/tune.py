@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
+from rayjob.datasource import is_uri
 from rayjob.errors import ConfigError
 from rayjob.preflight import check_config_and_data
 from rayjob.space import check_space
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if outcome.best is None:
         return 1
-    if "://" in outcome.experiment_dir:
+    if is_uri(outcome.experiment_dir):
         print("post-hook skipped: export and report need a local storage_path for now", flush=True)
         return 0
     from rayjob.posthook import post_sweep

@@ -123,12 +123,6 @@ def test_trial_with_two_ddp_workers(
     assert checkpoint.is_file() and f"train-{row['trial_id']}" in str(checkpoint)
 
 
-def test_resume_without_a_sweep_is_a_clear_error(tiny_config: Callable[..., Config], tmp_path: Path) -> None:
-    cfg = sweep_config(tiny_config)
-    with pytest.raises(ConfigError, match="holds no sweep to resume"):
-        main(["--config", write(cfg, tmp_path), "--resume"])
-
-
 def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys: pytest.CaptureFixture) -> None:
     from rayjob.sweep import trial_concurrency
 
