@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from rayjob.export import inference_session, write_onnx
-from rayjob.models import build_backbone
+from rayjob.model.backbones import build_backbone
+from rayjob.outputs.onnx import inference_session, write_onnx
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from rayjob.config import load_config
-from rayjob.data import ImageDataModule
-from rayjob.datasource import resolve_root
-from rayjob.models import build_backbone
+from rayjob.data.datamodule import ImageDataModule
+from rayjob.data.sources import resolve_root
+from rayjob.model.backbones import build_backbone
 
 
 def plain_epochs(backbone: str, epochs: int, overrides: list[str] | None = None) -> tuple[float, float]:

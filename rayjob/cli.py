@@ -49,15 +49,33 @@ def run_main(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         code = 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as Unix tools do; Python's own flush at exit
+        # would raise again, so stdout is pointed at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     sys.exit(code)
 
 
-def quiet_libraries() -> None:
-    """Silence advice that does not apply to rayjob's runs (tips, DataLoader-worker hints)."""
+def quiet_libraries(ray_info: bool = True) -> None:
+    """Silence advice that does not apply to rayjob's runs (tips, DataLoader-worker hints, deprecations
+    inside libraries); ``ray_info=False`` also hides Ray Train/Tune's info lines (sweep trials).
+
+    Called by drivers and again inside training processes, after Lightning has set up its loggers.
+    """
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    if not sys.stdout.isatty():  # log files and `ray job logs`: no color codes (read when Ray is imported)
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     warnings.filterwarnings("ignore", message=".*`weights_only` was not set.*")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    names = ["lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "lightning.pytorch"]
+    if not ray_info:
+        names += ["ray.train", "ray.tune"]
+        # Some Ray Train modules name their logger by file path (``logging.getLogger(__file__)``), which
+        # escapes its own log-level filter: e.g. "Reporting training result ..." once per epoch and worker.
+        names += [name for name in logging.root.manager.loggerDict if "/ray/train/" in name]
+    for name in names:
         logging.getLogger(name).setLevel(logging.WARNING)

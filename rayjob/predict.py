@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rayjob.cli import run_main
-from rayjob.dataset import IMAGE_EXTENSIONS
+from rayjob.data.files import IMAGE_EXTENSIONS
 from rayjob.errors import DataError, RayjobError
 
 
@@ -41,9 +41,9 @@ def predict(model: Path, inputs: list[Path], top_k: int = 3) -> tuple[list[dict[
     import numpy as np
 
     from rayjob.config import DataConfig
-    from rayjob.data import eval_transform
-    from rayjob.dataset import load_rgb
-    from rayjob.export import inference_session
+    from rayjob.data.files import load_rgb
+    from rayjob.data.transforms import eval_transform
+    from rayjob.outputs.onnx import inference_session
 
     sidecar = load_sidecar(model)
     prep = sidecar["preprocessing"]

@@ -9,10 +9,11 @@ import tempfile
 from pathlib import Path
 
 from rayjob.config import Config
-from rayjob.dataset import DatasetIndex, scan_dataset, unreadable_images
-from rayjob.datasource import check_remote_layout, is_uri, resolve_root
+from rayjob.data.files import DatasetIndex, scan_dataset, unreadable_images
+from rayjob.data.sources import check_remote_layout, resolve_root
 from rayjob.errors import ConfigError, DataError
-from rayjob.models import check_backbone
+from rayjob.model.backbones import check_backbone
+from rayjob.storage import StorageError, is_uri, join, write_text
 
 
 def check_config_and_data(cfg: Config) -> DatasetIndex | None:
@@ -31,8 +32,12 @@ def check_config_and_data(cfg: Config) -> DatasetIndex | None:
 
 
 def check_writable(storage_path: str) -> None:
-    """A local storage path must be creatable and writable (URIs are checked by Ray when it writes)."""
+    """The storage path must be writable: a local folder is created, a URI gets a small probe file."""
     if is_uri(storage_path):
+        try:
+            write_text(join(storage_path, ".rayjob-write-check"), "rayjob checks that it can write here\n")
+        except StorageError as err:
+            raise ConfigError(f"run.storage_path {storage_path} is not writable: {err}") from None
         return
     folder = Path(storage_path).expanduser()
     try:

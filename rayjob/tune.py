@@ -1,8 +1,8 @@
 """``python -m rayjob.tune``: the hyperparameter sweep (Ray Tune + Optuna TPE + ASHA).
 
 Each trial runs the one training function:
-- ``scaling.num_workers: 0``: in the trial's own process (``TuneSession``). Trial actors are reused, so
-  a trial starts without a new Python process, imports or worker group: the cheap path for small models.
+- ``scaling.num_workers: 0``: in the trial's own process. Trial actors are reused, so a trial starts
+  without a new Python process, imports or worker group: the cheap path for small models.
 - ``scaling.num_workers: N``: the trial launches a ``TorchTrainer`` of N workers (Ray Train V2 pattern),
   named ``train-<trial id>`` so a restarted trial resumes that run from its last checkpoint.
 
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
-from rayjob.datasource import is_uri
 from rayjob.errors import ConfigError
 from rayjob.preflight import check_config_and_data
-from rayjob.space import check_space
+from rayjob.sweep.schedule import grace_period
+from rayjob.sweep.space import check_space
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,32 +40,40 @@ def main(argv: list[str] | None = None) -> int:
         help="continue the interrupted sweep in <run.storage_path>/<run.name> (an error if there is none); "
         "rerunning with the same run.name resumes as well",
     )
+    parser.add_argument("--verbose", action="store_true", help="Ray Tune's status tables and every trial's output")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     if args.print_config:
         print(cfg.to_yaml(), end="")
         return 0
-    check_space(cfg)
     if not cfg.search.space:
         raise ConfigError("search.space is empty: add at least one entry, e.g. optim.lr: {loguniform: [1e-4, 3e-3]}")
+    check_space(cfg)
+    grace_period(cfg)
     quiet_libraries()
     check_config_and_data(cfg)
-    from rayjob.sweep import run_sweep
+    return sweep(cfg, args.resume, args.verbose)
+
+
+def sweep(cfg: object, resume: bool, verbose: bool) -> int:
+    """Run the sweep, then (when it finished) the post-hook; the last line printed is the best metric."""
+    from rayjob.outputs.finish import finish_sweep
+    from rayjob.sweep.driver import run_sweep
+    from rayjob.sweep.results import write_records
+    from rayjob.sweep.summary import print_summary
+    from rayjob.training.launch import shutdown_ray
 
     started = time.perf_counter()
-    outcome = run_sweep(cfg, resume=args.resume)
-    outcome.print_summary(cfg, time.perf_counter() - started)
+    outcome = run_sweep(cfg, resume=resume, verbose=verbose)
+    tables = write_records(outcome)
+    shutdown_ray()  # Ray's buffered log lines arrive now, not after the summary
+    print_summary(outcome, cfg.search.num_samples, time.perf_counter() - started, tables)
     if not outcome.finished:
         return 130
     if outcome.best is None:
         return 1
-    if is_uri(outcome.experiment_dir):
-        print("post-hook skipped: export and report need a local storage_path for now", flush=True)
-        return 0
-    from rayjob.posthook import post_sweep
-
-    code = post_sweep(Path(outcome.experiment_dir), cfg)
-    print(f"{cfg.search.metric} {outcome.best.best:.4f}")  # the last line, for scripts
+    code = finish_sweep(outcome, cfg)
+    print(f"{outcome.metric} {outcome.best.best:.4f}", flush=True)  # the last line, for scripts
     return code
 
 

@@ -8,30 +8,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from helpers import make_image_folder
 
 from rayjob.config import Config
-from rayjob.digits import ensure_digits
+from rayjob.data.digits import ensure_digits
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-
-
-def write_image(path: Path, color: tuple[int, int, int], size: int = 12, mode: str = "RGB") -> None:
-    """A flat-colored image with a little noise, so classes are learnable but not identical."""
-    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
-    arr = np.clip(np.array(color, dtype=np.float64) + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr, mode="RGB").convert(mode).save(path)
-
-
-def make_image_folder(root: Path, classes: dict[str, tuple[int, int, int]], per_split: dict[str, int]) -> Path:
-    for split, count in per_split.items():
-        for name, color in classes.items():
-            for i in range(count):
-                write_image(root / split / name / f"{name}_{i}.png", color)
-    return root
 
 
 @pytest.fixture

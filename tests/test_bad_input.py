@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import make_image_folder, write_image
+from helpers import make_image_folder, write_image
 
 from rayjob.config import Config
 

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import make_image_folder
+from helpers import make_image_folder
 
 from rayjob.config import Config, load_config
-from rayjob.datasource import cached_copy, check_remote_layout
+from rayjob.data.sources import cached_copy, check_remote_layout
 from rayjob.errors import DataError
-from rayjob.space import check_space
-from rayjob.sweep import trial_concurrency, trial_resources
+from rayjob.sweep.resources import trial_concurrency, trial_resources
+from rayjob.sweep.space import check_space
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = yaml.safe_load((ROOT / "cluster.yaml").read_text())
@@ -54,7 +54,7 @@ def test_t4_config_resolves_for_the_cluster() -> None:
     assert cfg.run.storage_path.startswith("s3://") and cfg.data.root.startswith("s3://")
     cluster = {"CPU": 16.0, "GPU": 4.0, "memory": 64e9, "rayjob_driver": 64.0}  # head + 4 g4dn.xlarge
     assert trial_concurrency(cfg, cluster, remote=True) == 4
-    assert trial_resources(cfg, cluster)["rayjob_driver"] == 1
+    assert trial_resources(cfg)["rayjob_driver"] == 1
 
 
 def test_uri_dataset_is_copied_once_per_node(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_uri_dataset_is_copied_once_per_node(tmp_path: Path) -> None:
 
 
 def test_unreachable_local_dataset_names_the_node(tmp_path: Path) -> None:
-    from rayjob.datasource import resolve_root
+    from rayjob.data.sources import resolve_root
 
     cfg = Config.from_dict({"data": {"root": str(tmp_path / "not-mounted")}})
     with pytest.raises(DataError, match=r"does not exist on node .*shared filesystem .* s3://"):

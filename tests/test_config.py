@@ -45,9 +45,13 @@ def test_unknown_key_names_key_and_suggests() -> None:
         ("ema.enabled=3", r"ema\.enabled=3 has the wrong type: expected true/false"),
         ("data.augment=heavy", r"data\.augment='heavy' is not allowed; choose one of: none, basic, trivialaugment"),
         ("trainer.precision=16", r"trainer\.precision=16 is not allowed"),
-        ("data.mean=[1, 2]", r"data\.mean and data\.std need 3 values"),
-        ("ema.decay=1.5", r"ema\.decay must be in \(0, 1\)"),
-        ("optim.lr=-1", "optim.lr must be positive"),
+        ("data.mean=[1, 2]", r"data\.mean=\[1, 2\] needs exactly 3 values"),
+        ("data.std=[1, 0, 1]", r"data\.std\[1\]=0 must be positive"),
+        ("ema.decay=1.5", r"ema\.decay=1\.5 must be in \(0, 1\)"),
+        ("optim.lr=-1", "optim.lr=-1 must be positive"),
+        ("run.name=a/b", "run.name='a/b' must be a non-empty folder name"),
+        ("search.grace_period=x", "search.grace_period='x' has the wrong type: expected an integer or 'auto'"),
+        ("search.driver_resources={rayjob_driver: x}", r"driver_resources\.rayjob_driver='x' has the wrong type"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key(override: str, message: str) -> None:

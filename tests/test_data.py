@@ -4,13 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_image_folder, write_image
+from helpers import make_image_folder, write_image
 from PIL import Image
 
 from rayjob.config import DataConfig
-from rayjob.data import ImageDataModule, train_transform
-from rayjob.dataset import inverse_frequency, load_rgb
-from rayjob.digits import SPLIT_FRACTIONS
+from rayjob.data.datamodule import ImageDataModule
+from rayjob.data.digits import SPLIT_FRACTIONS
+from rayjob.data.files import inverse_frequency, load_rgb
+from rayjob.data.transforms import eval_transform, train_transform
 from rayjob.errors import DataError
 
 COLORS = {"a": (200, 30, 30), "b": (30, 200, 30)}
@@ -91,11 +92,52 @@ def test_embedded_digits_is_a_real_image_folder(digits_root: Path) -> None:
     assert labels.max() < 10
 
 
-@pytest.mark.parametrize("preset", ["none", "basic", "trivialaugment", "randaugment"])
-def test_augment_presets_give_normalized_tensors(preset: str) -> None:
-    cfg = DataConfig(image_size=24, augment=preset, random_erasing=0.5)
-    out = train_transform(cfg)(Image.new("RGB", (40, 30), (128, 64, 32)))
-    assert out.shape == (3, 24, 24) and out.dtype == torch.float32
+def draws(preset: str, image: Image.Image, n: int = 16, **settings: object) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    transform = train_transform(DataConfig(image_size=24, augment=preset, **settings))
+    return [transform(image) for _ in range(n)]
+
+
+def structured_image() -> Image.Image:
+    """A horizontal ramp with a bright square: crops, flips and color changes all show."""
+    arr = np.tile(np.linspace(0, 255, 40, dtype=np.uint8)[None, :, None], (30, 1, 3))
+    arr[5:15, 5:15] = (250, 40, 40)
+    return Image.fromarray(arr)
+
+
+def test_none_preset_is_exactly_the_evaluation_transform() -> None:
+    image = structured_image()
+    reference = eval_transform(DataConfig(image_size=24))(image)
+    assert reference.shape == (3, 24, 24) and reference.dtype == torch.float32
+    assert all(torch.equal(out, reference) for out in draws("none", image))
+
+
+@pytest.mark.parametrize("preset", ["basic", "trivialaugment", "randaugment"])
+def test_augment_presets_change_the_image_differently_each_draw(preset: str) -> None:
+    image = structured_image()
+    reference = eval_transform(DataConfig(image_size=24))(image)
+    outs = draws(preset, image)
+    assert all(out.shape == (3, 24, 24) for out in outs)
+    assert sum(not torch.allclose(out, reference) for out in outs) >= 14
+    assert len({round(out.sum().item(), 3) for out in outs}) >= 12  # random per draw, not one fixed change
+
+
+@pytest.mark.parametrize(("preset", "changed"), [("basic", 0), ("trivialaugment", 8), ("randaugment", 12)])
+def test_only_photometric_presets_change_colors(preset: str, changed: int) -> None:
+    """A flat image survives crops and flips unchanged; TrivialAugment and RandAugment alter its colors."""
+    flat = Image.new("RGB", (40, 30), (128, 64, 32))
+    reference = eval_transform(DataConfig(image_size=24))(flat)
+    outs = draws(preset, flat)
+    altered = sum(not torch.allclose(out, reference, atol=1e-4) for out in outs)
+    assert altered >= changed if changed else altered == 0
+
+
+def test_random_erasing_blanks_a_patch() -> None:
+    flat = Image.new("RGB", (40, 30), (128, 64, 32))
+    reference = eval_transform(DataConfig(image_size=24))(flat)
+    for out in draws("none", flat, n=4, random_erasing=1.0):
+        differs = ~torch.isclose(out, reference).all(dim=0)
+        assert 0 < differs.float().mean() < 0.5
 
 
 def test_class_weights_and_weighted_sampler_balance_classes(tmp_path: Path) -> None:

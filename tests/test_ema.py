@@ -8,10 +8,12 @@ from lightning.pytorch.callbacks import Checkpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rayjob.callbacks import ReportCheckpoint
 from rayjob.config import EmaConfig
-from rayjob.ema import WarmupEmaUpdate, ema_callback
-from rayjob.sessions import CHECKPOINT_FILE, LocalSession
+from rayjob.layout import CHECKPOINT_FILE
+from rayjob.model.ema import WarmupEmaUpdate, ema_callback
+from rayjob.training.callbacks.divergence_guard import DivergenceGuard
+from rayjob.training.callbacks.report_checkpoint import ReportCheckpoint
+from rayjob.training.sessions import LocalSession
 
 
 class Tiny(L.LightningModule):
@@ -84,7 +86,8 @@ def run(folder: Path, epochs: int, resume: bool = False) -> dict:
     session = LocalSession(folder, "epoch", "max", keep=5)
     with session.resume_from() as ckpt:
         assert (ckpt is not None) == resume
-        fit(epochs, [ema_callback(EmaConfig(decay=0.9)), ReportCheckpoint(session)], ckpt_path=ckpt and str(ckpt))
+        callbacks = [ema_callback(EmaConfig(decay=0.9)), ReportCheckpoint(session, DivergenceGuard())]
+        fit(epochs, callbacks, ckpt_path=ckpt and str(ckpt))
     return torch.load(session.latest_checkpoint() / CHECKPOINT_FILE, weights_only=True)
 
 

@@ -1,18 +1,22 @@
 """ONNX export of EMA weights, its checks, the sidecar, and the predict CLI."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import make_image_folder
+from helpers import make_image_folder
 
-import rayjob.export as export
+import rayjob.outputs.onnx as export
 from rayjob.config import Config
 from rayjob.errors import RayjobError
-from rayjob.models import build_backbone
+from rayjob.export import main as export_main
+from rayjob.model.backbones import build_backbone
 from rayjob.predict import main as predict_main
+from rayjob.runs import best_checkpoint
 from rayjob.train import main as train_main
 
 COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
@@ -37,6 +41,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "results" / "run"
 
 
+def best_of(run: Path) -> tuple[Path, dict]:
+    found = best_checkpoint(run, "val/acc_top1", "max")
+    assert found is not None
+    return found
+
+
 def live_model(checkpoint: Path) -> torch.nn.Module:
     ckpt = torch.load(checkpoint, weights_only=True)
     model = build_backbone("resnet18", 3)
@@ -45,8 +55,8 @@ def live_model(checkpoint: Path) -> torch.nn.Module:
 
 
 def test_onnx_matches_the_ema_weights_not_the_live_ones(trained: Path, tmp_path: Path) -> None:
-    checkpoint, metrics = export.find_best_checkpoint(trained)
-    done = export.export_checkpoint(checkpoint, tmp_path, metrics)
+    checkpoint, metrics = best_of(trained)
+    done = export.export_checkpoint(checkpoint, tmp_path, export.Source(str(checkpoint), None, metrics))
     assert done.max_abs_diff <= 1e-4 and done.top1_agreement == 1.0
     ema, cfg, classes, kind = export.load_ema_model(checkpoint)
     assert kind == "ema" and classes == ["blue", "green", "red"]
@@ -61,8 +71,8 @@ def test_onnx_matches_the_ema_weights_not_the_live_ones(trained: Path, tmp_path:
 
 
 def test_sidecar_describes_the_model(trained: Path, tmp_path: Path) -> None:
-    checkpoint, metrics = export.find_best_checkpoint(trained)
-    done = export.export_checkpoint(checkpoint, tmp_path, metrics)
+    checkpoint, metrics = best_of(trained)
+    done = export.export_checkpoint(checkpoint, tmp_path, export.Source(str(checkpoint), None, metrics))
     sidecar = json.loads(done.sidecar_path.read_text())
     assert sidecar["classes"] == {"0": "blue", "1": "green", "2": "red"}
     assert sidecar["input"] == {"name": "input", "shape": ["batch", 3, 16, 16]}
@@ -87,21 +97,21 @@ def test_parity_failure_is_an_error_and_leaves_no_model(
         real_write(corrupted, example, path)
 
     monkeypatch.setattr(export, "write_onnx", write_corrupted)
-    checkpoint, _ = export.find_best_checkpoint(trained)
+    checkpoint, _ = best_of(trained)
     with pytest.raises(export.ExportError, match=r"onnxruntime disagrees with PyTorch .* no model was written"):
-        export.export_checkpoint(checkpoint, tmp_path)
+        export.export_checkpoint(checkpoint, tmp_path, export.Source(str(checkpoint)))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_nothing_to_export_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(export.ExportError, match="holds no finished trial or checkpoint"):
-        export.find_best_checkpoint(tmp_path)
+        export_main([str(tmp_path)])
     with pytest.raises(export.ExportError, match="does not exist"):
-        export.find_best_checkpoint(tmp_path / "missing")
+        export_main([str(tmp_path / "missing")])
 
 
 def test_export_cli_and_predict_cli(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert export.main([str(trained), "--out", str(tmp_path)]) == 0
+    assert export_main([str(trained), "--out", str(tmp_path)]) == 0
     assert "top-1 agreement 100%" in capsys.readouterr().out
     model = tmp_path / "model.onnx"
     images = trained.parent.parent / "data" / "test"
@@ -121,3 +131,16 @@ def test_export_cli_and_predict_cli(trained: Path, tmp_path: Path, capsys: pytes
 
     with pytest.raises(RayjobError, match="does not exist"):
         predict_main([str(tmp_path / "nope.onnx"), str(broken)])
+
+
+def test_predict_into_a_closed_pipe_stops_quietly(trained: Path, tmp_path: Path) -> None:
+    """`python -m rayjob.predict ... | head` must not end in a BrokenPipeError traceback."""
+    assert export_main([str(trained), "--out", str(tmp_path)]) == 0
+    images = trained.parent.parent / "data" / "test"
+    command = [sys.executable, "-m", "rayjob.predict", str(tmp_path / "model.onnx"), str(images), "--json"]
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader.stdout.close()  # the reader went away before the first line
+    err = reader.stderr.read()
+    reader.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert reader.returncode == 141

@@ -6,12 +6,10 @@ process group): never a machine-wide `ray stop`.
 """
 
 import contextlib
-import csv
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,17 +20,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 from rayjob.config import Config
+from rayjob.sweep.results import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -43,7 +37,8 @@ def ray_head() -> Iterator[dict[str, str]]:
     assert not ray.is_initialized()
     temp_dir = tempfile.mkdtemp(prefix="rj")
     dashboard = free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    home = tempfile.mkdtemp(prefix="rj-home")  # Ray writes ~/.ray files; keep them out of the user's home
+    env = {**os.environ, "HOME": home, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `python` in the job is this environment's
     env.pop("RAY_ADDRESS", None)
     command = [str(BIN / "ray"), "start", "--head", f"--port={free_port()}", f"--dashboard-port={dashboard}"]
@@ -76,6 +71,7 @@ def ray_head() -> Iterator[dict[str, str]]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)  # anything of that group still alive
         shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_job_submit_runs_the_sweep_and_writes_results(
@@ -96,7 +92,6 @@ def test_job_submit_runs_the_sweep_and_writes_results(
     assert "succeeded" in output and "val/acc_top1 " in output
 
     experiment = Path(cfg.run.storage_path) / cfg.run.name
-    with open(experiment / "trials.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 2 and all(Path(r["checkpoint"]).is_file() for r in rows if r["checkpoint"])
+    records = read_records(str(experiment))
+    assert len(records) == 2 and all(Path(r.checkpoint).is_file() for r in records)
     assert (experiment / "export" / "model.onnx").is_file() and (experiment / "report.md").is_file()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rayjob.errors import ConfigError
-from rayjob.models import BACKBONES, build_backbone
+from rayjob.model.backbones import BACKBONES, build_backbone
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))

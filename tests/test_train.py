@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from rayjob.config import Config
+from rayjob.layout import CHECKPOINT_FILE, RUN_HISTORY_FILE
 from rayjob.runs import resolve_paths
-from rayjob.sessions import CHECKPOINT_FILE, HISTORY_FILE
 from rayjob.train import main
 
 METRIC_KEYS = {"train/loss", "train/lr", "val/loss", "val/acc_top1", "val/acc_top5", "val/f1_macro", "epoch"}
@@ -25,7 +25,7 @@ def cli_args(cfg: Config, tmp_path: Path, *extra: str) -> list[str]:
 
 
 def history(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / HISTORY_FILE).read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / RUN_HISTORY_FILE).read_text().splitlines()]
 
 
 def test_in_process_run_reports_every_epoch_and_resumes(
@@ -103,8 +103,18 @@ def test_two_ray_train_workers_ddp_on_gloo(
     cfg = tiny_config(scaling__num_workers=2)
     assert main(cli_args(cfg, tmp_path)) == 0
     out = capsys.readouterr().out
-    best = next(line.split()[1] for line in out.splitlines() if line.startswith("checkpoint "))
-    ckpt = torch.load(best, weights_only=True)
-    assert ckpt["hyper_parameters"]["config"]["scaling"]["num_workers"] == 2
-    assert {"state_dict", "current_model_state"} <= set(ckpt)
+    best = Path(next(line.split()[1] for line in out.splitlines() if line.startswith("checkpoint ")))
+    assert {"state_dict", "current_model_state"} <= set(torch.load(best, weights_only=True))
+    metrics = json.loads((best.parent / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and len(metrics["worker_nodes"].split(",")) == 2  # what really ran
+    assert "world size   2 worker(s)" in out
     assert out.strip().splitlines()[-1].startswith("val/acc_top1 ")
+
+
+def test_log_output_has_one_line_per_epoch_and_no_progress_bar(tiny_config: Callable[..., Config],
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    cfg = tiny_config(trainer__progress_bar=True, trainer__max_epochs=3)
+    done = run_cli(*cli_args(cfg, tmp_path))  # stdout is a pipe, as with `> run.log`
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\r" not in done.stdout + done.stderr and "\x1b[" not in done.stdout
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("epoch ")] == ["1/3", "2/3", "3/3"]

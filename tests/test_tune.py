@@ -1,38 +1,24 @@
 """The sweep: Optuna + ASHA over the training function, in-process and TorchTrainer trials."""
 
-import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import checkpoint_epochs, write_config
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
-from rayjob.space import check_space
+from rayjob.sweep.results import best_trial, read_records
+from rayjob.sweep.space import check_space
 from rayjob.tune import main
 
 SPACE = {"model.backbone": {"choice": ["resnet18", "mobilenet_v3_small"]}, "optim.lr": {"loguniform": [3e-4, 3e-3]}}
 
 
 def sweep_config(tiny_config: Callable[..., Config], **overrides: object) -> Config:
-    settings: dict[str, object] = {"search__space": SPACE, "search__num_samples": 3, "search__grace_period": 1}
+    settings: dict[str, object] = {"search__space": SPACE, "search__num_samples": 3}
     return tiny_config(**{**settings, **overrides})
-
-
-def write(cfg: Config, tmp_path: Path) -> str:
-    file = tmp_path / "sweep.yaml"
-    file.write_text(cfg.to_yaml())
-    return str(file)
-
-
-def read_trials(cfg: Config) -> list[dict[str, str]]:
-    with open(Path(cfg.run.storage_path) / cfg.run.name / "trials.csv") as f:
-        return list(csv.DictReader(f))
-
-
-def reported_epochs(trial_dir: Path) -> list[int]:
-    return [json.loads(line)["epoch"] for line in (trial_dir / "result.json").read_text().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -46,6 +32,7 @@ def reported_epochs(trial_dir: Path) -> list[int]:
         ({"data.augment": {"choice": ["none", "heavy"]}}, r"value 'heavy' is not valid"),
         ({"run.name": {"choice": ["a", "b"]}}, "cannot be searched"),
         ({"optim.lr": 0.1}, "must name one distribution"),
+        ({"optim.lr": {"loguniform": [1e-2, 1e-1]}}, r"config's optim.lr=0.001 is outside search.space.optim.lr"),
     ],
 )
 def test_bad_space_entries_fail_before_ray(space: dict, message: str) -> None:
@@ -68,33 +55,40 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
 ) -> None:
     secret = "rayjob-test-secret-0123456789abcdef"
     monkeypatch.setenv("WANDB_API_KEY", secret)
-    cfg = sweep_config(tiny_config, run__wandb="offline")
-    assert main(["--config", write(cfg, tmp_path)]) == 0
+    cfg = sweep_config(tiny_config, run__wandb="offline", run__checkpoints_to_keep=10)
+    assert main(["--config", write_config(cfg, tmp_path)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("val/acc_top1 ")
 
-    rows = read_trials(cfg)
-    assert len(rows) == 3
     experiment = Path(cfg.run.storage_path) / cfg.run.name
-    for row in rows:
-        assert row["status"] in ("COMPLETED", "STOPPED") and row["model.backbone"] in ("resnet18", "mobilenet_v3_small")
-        epochs = reported_epochs(experiment / f"trial-{row['trial_id']}")
-        assert epochs == list(range(1, int(row["epochs"]) + 1))  # ASHA saw every epoch, in order
-        assert (row["status"] == "COMPLETED") == (epochs[-1] == 2)
-    best = max(rows, key=lambda r: float(r["best"]))
-    assert Path(best["checkpoint"]).is_file()
-    assert float(out[-1].split()[1]) == pytest.approx(float(best["best"]))
-    assert (experiment / "config.yaml").is_file()
+    records = read_records(str(experiment))
+    assert len(records) == 3 and sum(r.is_base for r in records) == 1
+    for r in records:
+        assert r.status in ("COMPLETED", "STOPPED") and r.params["model.backbone"] in ("resnet18", "mobilenet_v3_small")
+        assert isinstance(r.params["optim.lr"], float)  # typed, not the string a CSV would give back
+        assert len(r.curve) == r.epochs and None not in r.curve  # every epoch was seen, in order
+        assert checkpoint_epochs(experiment / f"trial-{r.trial_id}") == list(range(1, r.epochs + 1))
+        assert (r.status == "COMPLETED") == (r.epochs == 2)
+    assert (experiment / "config.yaml").is_file() and (experiment / "trials.csv").is_file()
+
+    # One best trial, named the same by the summary, the trials table, the report and the sidecar.
+    best = best_trial(records, "max")
+    assert Path(best.checkpoint).is_file()
+    assert float(out[-1].split()[1]) == round(best.best, 4)
+    assert f"best trial     {best.trial_id} " in "\n".join(out)
+    report = (experiment / "report.md").read_text()
+    assert f"**Best trial `{best.trial_id}`**" in report and "ONNX" in report and "## Top trials" in report
+    sidecar = json.loads((experiment / "export" / "model.json").read_text())
+    assert sidecar["trial_id"] == best.trial_id and sidecar["source_checkpoint"] == best.checkpoint
 
     # The post-hook: per-trial plots, a verified ONNX of the best trial, the report and its figures.
-    assert (experiment / "export" / "model.onnx").is_file() and (experiment / "export" / "model.json").is_file()
-    for row in rows:
-        assert (experiment / f"trial-{row['trial_id']}" / "confusion_matrix.png").stat().st_size > 0
-    report = (experiment / "report.md").read_text()
-    assert "Best trial" in report and "ONNX" in report and "## Top trials" in report
-    for figure in ("best_so_far.png", "learning_curves.png", "metric_vs_params.png", "importance.png"):
+    assert (experiment / "export" / "model.onnx").is_file()
+    for r in records:
+        assert (experiment / f"trial-{r.trial_id}" / "confusion_matrix.png").stat().st_size > 0
+    for figure in ("best_so_far.png", "learning_curves.png", "metric_vs_params.png"):
         assert (experiment / figure).stat().st_size > 1000, figure
         assert f"]({figure})" in report
+    assert "Parameter importance" in report and "needs at least 5 finished trials" in report  # 3 trials: no plot
 
     # Tracking: offline wandb runs for `wandb sync`, and the API key is written nowhere.
     assert len(list((experiment / "wandb").glob("offline-run-*"))) == 3
@@ -104,27 +98,27 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
 
 
 def test_wandb_online_needs_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from rayjob.sweep import tracking_callbacks
+    from rayjob.sweep.tracking import tracking_callbacks
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="needs WANDB_API_KEY in the environment"):
-        tracking_callbacks(Config.from_dict({"run": {"wandb": "online"}}), tmp_path)
-    assert tracking_callbacks(Config(), tmp_path) == []
+        tracking_callbacks(Config.from_dict({"run": {"wandb": "online"}}), str(tmp_path))
+    assert tracking_callbacks(Config(), str(tmp_path)) == []
 
 
 def test_trial_with_two_ddp_workers(
     tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
 ) -> None:
     cfg = sweep_config(tiny_config, search__num_samples=1, scaling__num_workers=2, trainer__max_epochs=1)
-    assert main(["--config", write(cfg, tmp_path)]) == 0
-    (row,) = read_trials(cfg)
-    assert row["status"] == "COMPLETED"
-    checkpoint = Path(row["checkpoint"])
-    assert checkpoint.is_file() and f"train-{row['trial_id']}" in str(checkpoint)
+    assert main(["--config", write_config(cfg, tmp_path)]) == 0
+    (record,) = read_records(str(Path(cfg.run.storage_path) / cfg.run.name))
+    assert record.status == "COMPLETED" and Path(record.checkpoint).is_file()
+    assert f"train-{record.trial_id}" in record.checkpoint
+    assert record.world_size == 2 and len(record.worker_nodes.split(",")) == 2  # what really ran, not the config
 
 
 def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys: pytest.CaptureFixture) -> None:
-    from rayjob.sweep import trial_concurrency
+    from rayjob.sweep.resources import trial_concurrency
 
     def cfg(**scaling: object) -> Config:
         return Config.from_dict({"scaling": scaling, "search": {"num_samples": 10}, "trainer": {"accelerator": "cpu"}})

@@ -5,7 +5,6 @@ The driver runs as a real process with its own Ray in its own temp dir. First it
 (SIGINT), as a user would press it; the last run finishes the sweep and runs the post-hook once.
 """
 
-import csv
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from rayjob.config import Config
+from rayjob.sweep.results import read_records
 
 SPACE = {"optim.lr": {"loguniform": [3e-4, 3e-3]}}
 
@@ -87,7 +87,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
         # 1. The driver dies (kill -9 of its whole process group) after the first trial finished.
         first = start_driver(config_file, temp_dir)
         try:
-            wait_for_line(first, "completed after 2 iterations", timeout=240)
+            wait_for_line(first, "completed 2 epochs", timeout=240)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=60)
         finally:
@@ -99,7 +99,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
         second = start_driver(config_file, temp_dir, "--resume")
         try:
             old = tuple(name.removeprefix("trial-") for name in done_first)
-            lines = wait_for_line(second, "completed after 2 iterations", timeout=240, ignore=old)
+            lines = wait_for_line(second, "completed 2 epochs", timeout=240, ignore=old)
             second.send_signal(signal.SIGINT)
             output = "".join(lines) + second.communicate(timeout=120)[0]
         finally:
@@ -127,9 +127,8 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
         assert after[name] == epochs  # finished trials were not rerun: one report per epoch
     for epochs in after.values():
         assert epochs == [1, 2]  # resumed trials continued: no gap, no repeated epoch
-    with open(experiment / "trials.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 4 and all(row["status"] == "COMPLETED" for row in rows)
+    records = read_records(str(experiment))
+    assert len(records) == 4 and all(r.status == "COMPLETED" for r in records)
 
 
 @pytest.fixture(autouse=True)

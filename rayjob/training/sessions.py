@@ -19,14 +19,13 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from rayjob.scoring import score
-
-CHECKPOINT_FILE = "checkpoint.ckpt"
-HISTORY_FILE = "history.jsonl"
+from rayjob.layout import CHECKPOINT_FILE, RUN_HISTORY_FILE, checkpoint_dir_name
+from rayjob.runs import best_checkpoint
 
 
 class Session(Protocol):
@@ -76,8 +75,10 @@ class TuneSession:
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         import ray.tune
 
+        from rayjob.training.placement import this_node
+
         checkpoint = ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        ray.tune.report(metrics, checkpoint=checkpoint)
+        ray.tune.report({**metrics, "driver_node": this_node()}, checkpoint=checkpoint)
 
 
 def _checkpoint_file(checkpoint: Any) -> Iterator[Path | None]:
@@ -92,9 +93,9 @@ class LocalSession:
     """Persists epochs under ``run_dir`` without Ray; a rerun of the same folder resumes."""
 
     world_rank = 0
-    interactive = True
 
     def __init__(self, run_dir: Path, metric: str, mode: str, keep: int) -> None:
+        self.interactive = sys.stdout.isatty()  # progress bars on a terminal only, never into a log file
         self.run_dir = run_dir
         self.metric = metric
         self.mode = mode
@@ -112,37 +113,28 @@ class LocalSession:
         return complete[-1] if complete else None
 
     def history(self) -> list[dict[str, Any]]:
-        file = self.run_dir / HISTORY_FILE
+        file = self.run_dir / RUN_HISTORY_FILE
         if not file.is_file():
             return []
         return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
 
-    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        epoch = int(metrics.get("epoch", 0))
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         if checkpoint_dir is not None:
-            target = self.run_dir / f"checkpoint_{epoch:06d}"
+            target = self.run_dir / checkpoint_dir_name(int(metrics.get("epoch", 0)))
             shutil.rmtree(target, ignore_errors=True)
             shutil.move(str(checkpoint_dir), target)
-            (target / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        with open(self.run_dir / HISTORY_FILE, "a") as out:
+        with open(self.run_dir / RUN_HISTORY_FILE, "a") as out:
             out.write(json.dumps(metrics) + "\n")
         self._prune()
 
-    def best_checkpoint(self) -> tuple[Path, dict[str, float]] | None:
-        scored = []
-        for folder in sorted(self.run_dir.glob("checkpoint_*")):
-            file = folder / "metrics.json"
-            if file.is_file() and (folder / CHECKPOINT_FILE).is_file():
-                scored.append((folder, json.loads(file.read_text())))
-        if not scored:
-            return None
-        return max(scored, key=lambda item: score(item[1], self.metric, self.mode))
+    def best_checkpoint(self) -> tuple[Path, dict[str, Any]] | None:
+        return best_checkpoint(self.run_dir, self.metric, self.mode)
 
     def _prune(self) -> None:
         """Keep the newest ``keep`` checkpoints plus the best one."""
         folders = sorted(self.run_dir.glob("checkpoint_*"))
-        best = self.best_checkpoint()
-        keep = set(folders[-self.keep :]) | ({best[0]} if best else set())
+        top = self.best_checkpoint()
+        keep = set(folders[-self.keep :]) | ({top[0].parent} if top else set())
         for folder in folders:
             if folder not in keep:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -6,7 +6,6 @@ is enough to rebuild the model, its preprocessing and its label mapping (export 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -15,7 +14,8 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from rayjob.config import Config
-from rayjob.models import build_backbone
+from rayjob.model.backbones import build_backbone
+from rayjob.model.lr_schedule import WarmupCosine
 
 
 class Classifier(L.LightningModule):
@@ -31,7 +31,7 @@ class Classifier(L.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.observe
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.outputs.run_plots
         self.val_samples: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, true, predicted
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
 
@@ -85,19 +85,3 @@ class Classifier(L.LightningModule):
         schedule = WarmupCosine(round(optim.warmup_epochs * steps_per_epoch), total, optim.min_lr_ratio)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-class WarmupCosine:
-    """LR factor per step: linear warmup to 1, then cosine down to ``min_ratio`` (picklable)."""
-
-    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
-        self.warmup_steps = min(warmup_steps, total_steps - 1) if total_steps > 1 else 0
-        self.total_steps = total_steps
-        self.min_ratio = min_ratio
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
-        progress = min(progress, 1.0)
-        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -16,14 +16,11 @@ import tempfile
 from pathlib import Path
 
 from rayjob.config import DataConfig
-from rayjob.digits import ensure_digits
+from rayjob.data.digits import ensure_digits
 from rayjob.errors import DataError
+from rayjob.storage import is_uri
 
 _DONE_MARKER = ".complete"
-
-
-def is_uri(path: str) -> bool:
-    return "://" in path
 
 
 def resolve_root(cfg: DataConfig) -> Path:

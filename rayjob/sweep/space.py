@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from rayjob.config import Config, known_keys, set_dotted
+from rayjob.config import Config, get_dotted, known_keys, set_dotted
 from rayjob.errors import ConfigError, RayjobError
-from rayjob.models import check_backbone
+from rayjob.model.backbones import check_backbone
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 NOT_SEARCHABLE = ("run.", "search.", "scaling.", "trainer.max_epochs", "trainer.accelerator")
@@ -38,7 +38,7 @@ def check_space(cfg: Config) -> None:
             raise ConfigError(f"{where}: {key} is not a config key; searchable keys look like optim.lr, model.backbone")
         if key.startswith(NOT_SEARCHABLE):
             raise ConfigError(f"{where}: {key} cannot be searched (it shapes the sweep itself); set it in its section")
-        kind, args = _parse(where, spec)
+        kind, args = parse_spec(where, spec)
         for value in args:  # every choice, or both ends of a range
             _check_value(base, key, value, where)
     for i, point in enumerate(cfg.search.points_to_evaluate):
@@ -51,46 +51,42 @@ def check_space(cfg: Config) -> None:
             if key not in space:
                 raise ConfigError(f"search.points_to_evaluate[{i}].{key} is not in search.space; add it or drop it")
             _check_value(base, key, value, f"search.points_to_evaluate[{i}].{key}")
+    if cfg.search.include_base and space:
+        base_point(cfg)
 
 
-def tune_param_space(cfg: Config) -> dict[str, Any]:
-    """The searched keys as a nested dict of Tune distributions (``{"model": {"backbone": choice}}``).
+def trial_values(sample: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    """The searched values of one trial, by dotted key (the searcher proposes them keyed so)."""
+    return {key: sample[key] for key in cfg.search.space if key in sample}
 
-    Trials merge a sample into the full base config (``merge_sample``); Tune's tables and results
-    therefore show only what was searched.
+
+def base_point(cfg: Config) -> dict[str, Any]:
+    """The config's own values of the searched keys: the base trial, the sweep's reference.
+
+    Raises ConfigError when one of them lies outside the space, because the base trial must be a point
+    the searcher can represent (``search.include_base: false`` skips the base trial instead).
     """
-    from ray import tune
-
-    factories = {
-        "choice": lambda a: tune.choice(a),
-        "uniform": lambda a: tune.uniform(*a),
-        "loguniform": lambda a: tune.loguniform(*a),
-        "randint": lambda a: tune.randint(a[0], a[1] + 1),  # Tune's upper bound is exclusive
-    }
-    param_space: dict[str, Any] = {}
-    for key, spec in cfg.search.space.items():
-        kind, args = _parse(f"search.space.{key}", spec)
-        set_dotted(param_space, key, factories[kind](args))
-    return param_space
+    raw = cfg.to_dict()
+    point = {key: get_dotted(raw, key) for key in cfg.search.space}
+    for key, value in point.items():
+        kind, args = parse_spec(f"search.space.{key}", cfg.search.space[key])
+        inside = value in args if kind == "choice" else args[0] <= value <= args[1]
+        if not inside:
+            raise ConfigError(
+                f"search.include_base: the config's {key}={value!r} is outside search.space.{key} ({kind}: {args}); "
+                "widen the space to include it, or set search.include_base: false"
+            )
+    return point
 
 
-def merge_sample(base: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any]:
-    """The base config with a trial's sampled values (nested like the param space) put in."""
-    merged = copy.deepcopy(base)
-    for section, values in sample.items():
-        if isinstance(values, dict) and isinstance(merged.get(section), dict):
-            merged[section] = merge_sample(merged[section], values)
-        else:
-            merged[section] = values
-    return merged
+def first_points(cfg: Config) -> list[dict[str, Any]]:
+    """The trials evaluated before the searcher proposes any: the base config, then ``points_to_evaluate``."""
+    points = [base_point(cfg)] if cfg.search.include_base else []
+    return points + [dict(p) for p in cfg.search.points_to_evaluate if dict(p) not in points]
 
 
-def tune_points(cfg: Config) -> list[dict[str, Any]]:
-    """``points_to_evaluate`` keyed as the searcher sees nested params: ``model/backbone``."""
-    return [{key.replace(".", "/"): value for key, value in point.items()} for point in cfg.search.points_to_evaluate]
-
-
-def _parse(where: str, spec: Any) -> tuple[str, list[Any]]:
+def parse_spec(where: str, spec: Any) -> tuple[str, list[Any]]:
+    """(distribution, arguments) of one space entry; raises ConfigError naming ``where``."""
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ConfigError(
             f"{where} must name one distribution, e.g. {{choice: [a, b]}}; one of {', '.join(DISTRIBUTIONS)}"
@@ -130,12 +126,13 @@ def _check_value(base: dict[str, Any], key: str, value: Any, where: str) -> None
 
 
 def optuna_distributions(cfg: Config) -> dict[str, Any]:
-    """The space as Optuna distributions (the report's importance analysis rebuilds a study from them)."""
+    """The space as Optuna distributions, keyed by dotted config key: what the searcher samples from, and
+    what the report's importance analysis rebuilds a study with."""
     import optuna.distributions as od
 
     distributions: dict[str, Any] = {}
     for key, spec in cfg.search.space.items():
-        kind, args = _parse(f"search.space.{key}", spec)
+        kind, args = parse_spec(f"search.space.{key}", spec)
         if kind == "choice":
             distributions[key] = od.CategoricalDistribution(args)
         elif kind == "randint":

@@ -1,6 +1,6 @@
-"""Tensors for training: augmentation presets, the Dataset and the LightningDataModule.
+"""Tensors for training: the Dataset and the LightningDataModule.
 
-Files are found and checked by ``rayjob.dataset``; this module turns them into batches.
+Files are found and checked by ``rayjob.data.files``; transforms live in ``rayjob.data.transforms``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
-from torchvision.transforms import v2
 
 from rayjob.config import DataConfig
-from rayjob.dataset import Split, inverse_frequency, load_rgb, scan_dataset
+from rayjob.data.files import Split, inverse_frequency, load_rgb, scan_dataset
+from rayjob.data.transforms import eval_transform, train_transform
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -34,33 +34,6 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.split.samples[index]
         return self.transform(load_rgb(path)), label
-
-
-def train_transform(cfg: DataConfig) -> v2.Compose:
-    """The augmentation preset named by ``cfg.augment``, then normalization (and random erasing)."""
-    size = cfg.image_size
-    steps: list[Callable] = []
-    if cfg.augment == "none":
-        steps += [v2.Resize(size), v2.CenterCrop(size)]
-    else:
-        steps += [v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True), v2.RandomHorizontalFlip()]
-        if cfg.augment == "trivialaugment":
-            steps.append(v2.TrivialAugmentWide())
-        elif cfg.augment == "randaugment":
-            steps.append(v2.RandAugment(magnitude=cfg.randaugment_magnitude))
-    steps += _to_normalized_tensor(cfg)
-    if cfg.random_erasing > 0:
-        steps.append(v2.RandomErasing(p=cfg.random_erasing))
-    return v2.Compose(steps)
-
-
-def eval_transform(cfg: DataConfig) -> v2.Compose:
-    """Resize the short side, center crop, normalize: what validation, export and predict use."""
-    return v2.Compose([v2.Resize(cfg.image_size), v2.CenterCrop(cfg.image_size), *_to_normalized_tensor(cfg)])
-
-
-def _to_normalized_tensor(cfg: DataConfig) -> list[Callable]:
-    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
 
 
 class ImageDataModule(L.LightningDataModule):

@@ -1,0 +1,37 @@
+"""Augmentation presets and the evaluation transform (torchvision v2), by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torchvision.transforms import v2
+
+from rayjob.config import DataConfig
+
+
+def train_transform(cfg: DataConfig) -> v2.Compose:
+    """The augmentation preset named by ``cfg.augment``, then normalization (and random erasing)."""
+    size = cfg.image_size
+    steps: list[Callable] = []
+    if cfg.augment == "none":
+        steps += [v2.Resize(size), v2.CenterCrop(size)]
+    else:
+        steps += [v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        if cfg.augment == "trivialaugment":
+            steps.append(v2.TrivialAugmentWide())
+        elif cfg.augment == "randaugment":
+            steps.append(v2.RandAugment(magnitude=cfg.randaugment_magnitude))
+    steps += _to_normalized_tensor(cfg)
+    if cfg.random_erasing > 0:
+        steps.append(v2.RandomErasing(p=cfg.random_erasing))
+    return v2.Compose(steps)
+
+
+def eval_transform(cfg: DataConfig) -> v2.Compose:
+    """Resize the short side, center crop, normalize: what validation, export and predict use."""
+    return v2.Compose([v2.Resize(cfg.image_size), v2.CenterCrop(cfg.image_size), *_to_normalized_tensor(cfg)])
+
+
+def _to_normalized_tensor(cfg: DataConfig) -> list[Callable]:
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]

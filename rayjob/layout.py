@@ -1,0 +1,59 @@
+"""The on-disk contract: every file and folder name rayjob writes, and where a run or trial keeps what.
+
+```
+<run.storage_path>/<run.name>/          a run (rayjob.train) or an experiment (rayjob.tune)
+  config.yaml                           the resolved config
+  checkpoint_000003/checkpoint.ckpt     rayjob.train: one folder per kept epoch (+ metrics.json)
+  history.jsonl                         rayjob.train in-process: one line of metrics per epoch
+  trial-<id>/                           a sweep trial: Tune's result.json, its plots; in-process trials'
+                                        checkpoints too
+  train-<id>/checkpoint_*/              TorchTrainer trials: the trial's Ray Train run
+  trials.jsonl  trials.csv              one typed record per trial (rayjob.sweep.results); CSV for people
+  optuna_journal.log                    the Optuna study, for `optuna-dashboard` (local storage)
+  report.md  *.png                      the sweep report
+  export/model.onnx  export/model.json  the exported best model and its sidecar
+```
+Every checkpoint folder also holds ``plot_data.npz`` and ``history.json`` for the plots rendered later.
+"""
+
+from __future__ import annotations
+
+from rayjob.storage import join
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_FILE = "checkpoint.ckpt"
+CHECKPOINT_METRICS_FILE = "metrics.json"
+RUN_HISTORY_FILE = "history.jsonl"
+TRIALS_JSONL = "trials.jsonl"
+TRIALS_CSV = "trials.csv"
+STUDY_FILE = "optuna_journal.log"
+REPORT_FILE = "report.md"
+EXPORT_DIR = "export"
+ONNX_FILE = "model.onnx"
+SIDECAR_FILE = "model.json"
+PLOT_DATA_FILE = "plot_data.npz"
+CHECKPOINT_HISTORY_FILE = "history.json"
+RUN_PLOT_FILES = ("confusion_matrix.png", "history.png", "samples.png")
+
+
+def run_dir(storage_path: str, name: str) -> str:
+    """The folder (or URI) of a run or sweep: ``<storage_path>/<name>``."""
+    return join(storage_path, name)
+
+
+def trial_dir_name(trial_id: str) -> str:
+    return f"trial-{trial_id}"
+
+
+def train_run_name(trial_id: str) -> str:
+    """A TorchTrainer trial's Ray Train run: stable, so a restarted trial resumes its checkpoints."""
+    return f"train-{trial_id}"
+
+
+def checkpoint_dir_name(epoch: int) -> str:
+    return f"checkpoint_{epoch:06d}"
+
+
+def export_paths(experiment: str) -> tuple[str, str]:
+    """(model.onnx, model.json) of a run or sweep."""
+    return join(experiment, EXPORT_DIR, ONNX_FILE), join(experiment, EXPORT_DIR, SIDECAR_FILE)

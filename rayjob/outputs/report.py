@@ -1,0 +1,174 @@
+"""The sweep report: ``report.md`` and its PNGs, from the sweep's outcome (its typed trial records).
+
+``python -m rayjob.export <sweep folder>`` rebuilds it later from ``trials.jsonl``, the same records.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rayjob.config import Config
+from rayjob.layout import REPORT_FILE, RUN_PLOT_FILES, trial_dir_name
+from rayjob.ranking import ranked_items
+from rayjob.sweep.results import SweepOutcome, TrialRecord
+
+MIN_TRIALS_FOR_IMPORTANCE = 5  # below this, no importance at all
+TRIALS_FOR_CONFIDENT_IMPORTANCE = 20  # below this, the plot carries a caveat
+
+
+def write_report(outcome: SweepOutcome, cfg: Config, out: Path, export_note: str = "") -> Path:
+    """Write ``report.md`` and its PNGs into ``out``; returns the report's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    ranked = ranked_items(outcome.records, lambda r: r.best, outcome.mode)
+    figures = _figures(outcome, cfg, out)
+    lines = [f"# Sweep report: {cfg.run.name}", "", summary_sentence(outcome)]
+    failed = [r for r in outcome.records if r.status in ("DIVERGED", "ERROR")]
+    if failed:
+        lines += ["", "Trials that failed: " + ", ".join(f"`{r.trial_id}` {r.status.lower()}" for r in failed) + "."]
+    best = outcome.best
+    if best is not None:
+        values = ", ".join(f"`{k}={_short(v)}`" for k, v in best.params.items())
+        lines += ["", f"**Best trial `{best.trial_id}`**: {outcome.metric} = {best.best:.4f} at epoch "
+                  f"{best.best_epoch}; {values}.", f"Checkpoint: `{best.checkpoint}`"]  # fmt: skip
+        comparison = base_comparison(outcome)
+        if comparison:
+            lines += ["", comparison[0].upper() + comparison[1:] + "."]
+    if export_note:
+        lines += ["", export_note]
+    lines += ["", "## Top trials", "", _table(ranked[:10], outcome)]
+    for title, file, caption in figures:
+        image = ["", f"![{title}]({file})"] if file else []
+        lines += ["", f"## {title}", *image] + (["", caption] if caption else [])
+    report = out / REPORT_FILE
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def summary_sentence(outcome: SweepOutcome) -> str:
+    counts = outcome.counts()
+    unfinished = f", {counts['UNFINISHED']} unfinished" if counts["UNFINISHED"] else ""
+    return (
+        f"{len(outcome.records)} trials ({counts['COMPLETED']} completed, {counts['STOPPED']} stopped early by "
+        f"the scheduler, {counts['DIVERGED']} diverged (loss NaN/inf), {counts['ERROR']} errored{unfinished}), "
+        f"{outcome.epochs} epochs of a possible {len(outcome.records) * outcome.max_epochs}; metric "
+        f"`{outcome.metric}` ({outcome.mode})."
+    )
+
+
+def base_comparison(outcome: SweepOutcome) -> str:
+    """``+0.8 pp over the base config (trial x, 0.9876)``, or "" when the sweep ran no base trial."""
+    best, base = outcome.best, outcome.base
+    if best is None or base is None or base.best is None:
+        return ""
+    if best.trial_id == base.trial_id:
+        return f"the base config itself is the best trial ({base.best:.4f}); no searched point beat it"
+    reference = f"the base config (trial {base.trial_id}, {base.best:.4f})"
+    if outcome.mode == "max" and outcome.metric != "train/loss" and "loss" not in outcome.metric:
+        return f"{(best.best - base.best) * 100:+.2f} pp over {reference}"
+    return f"{outcome.metric} {best.best - base.best:+.4f} against {reference}"
+
+
+def _figures(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
+    """Render every figure the records allow; returns (title, file, caption) of each."""
+    from rayjob.outputs import plots
+
+    figures = []
+    scored = [r for r in outcome.records if r.best is not None]
+    timed = sorted((r for r in scored if r.started is not None and r.ended is not None), key=lambda r: r.started)
+    if timed:
+        t0 = timed[0].started
+        when = [r.ended - t0 for r in timed]
+        plots.best_so_far_png(list(range(1, len(timed) + 1)), when, [r.best for r in timed], outcome.metric,
+                              outcome.mode, out / "best_so_far.png")  # fmt: skip
+        figures.append(("Best so far, by trial and by wall time", "best_so_far.png", ""))
+    curves = {r.trial_id: (list(range(1, len(r.curve) + 1)), _nan(r.curve), r.status) for r in outcome.records}
+    if any(c[0] for c in curves.values()):
+        plots.learning_curves_png(curves, outcome.metric, out / "learning_curves.png")
+        figures.append(("Learning curves (trials stopped early are short and dashed)", "learning_curves.png", ""))
+    if scored and cfg.search.space:
+        params = {k: [r.params.get(k) for r in scored] for k in cfg.search.space}
+        plots.metric_vs_params_png(params, [r.best for r in scored], outcome.metric, out / "metric_vs_params.png")
+        figures.append((f"{outcome.metric} against each searched parameter", "metric_vs_params.png", ""))
+    figures += _importance_figure(outcome, cfg, out)
+    figures += _best_trial_figures(outcome, out)
+    return figures
+
+
+def _importance_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
+    from rayjob.outputs import plots
+
+    importances, epoch, trials, why_not = parameter_importance(outcome.records, cfg)
+    if not importances:
+        return [("Parameter importance", "", f"Not computed: {why_not}.")]
+    plots.importance_png(importances, out / "importance.png")
+    caption = (
+        f"fANOVA over {trials} trials, each judged by `{outcome.metric}` at epoch {epoch}, the last epoch every "
+        "finished trial reached (one fidelity: trials stopped early are not compared with finished ones at "
+        "different epochs)."
+    )
+    if trials < TRIALS_FOR_CONFIDENT_IMPORTANCE:
+        caption += f" With fewer than {TRIALS_FOR_CONFIDENT_IMPORTANCE} trials, read it as a rough guide only."
+    return [("Parameter importance (optuna fANOVA)", "importance.png", caption)]
+
+
+def parameter_importance(records: list[TrialRecord], cfg: Config) -> tuple[dict[str, float], int, int, str]:
+    """fANOVA importances at one fidelity: (importances, epoch, trials used, why not computed)."""
+    import optuna
+
+    from rayjob.sweep.space import optuna_distributions
+
+    finished = [r for r in records if r.status in ("COMPLETED", "STOPPED") and r.epochs > 0]
+    epoch = min((r.epochs for r in finished), default=0)
+    judged = [(r, r.value_at(epoch)) for r in finished]
+    judged = [(r, v) for r, v in judged if v is not None]
+    varied = [k for k in cfg.search.space if len({repr(r.params.get(k)) for r, _ in judged}) > 1]
+    if len(judged) < MIN_TRIALS_FOR_IMPORTANCE or not varied:
+        return {}, epoch, len(judged), (
+            f"it needs at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials whose searched values differ; "
+            f"this sweep has {len(judged)}"
+        )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = optuna_distributions(cfg)
+    study = optuna.create_study(direction="maximize" if cfg.search.mode == "max" else "minimize")
+    for record, value in judged:
+        study.add_trial(optuna.trial.create_trial(params=record.params, distributions=distributions, value=value))
+    try:
+        return optuna.importance.get_param_importances(study, params=varied), epoch, len(judged), ""
+    except (ValueError, RuntimeError) as err:
+        return {}, epoch, len(judged), str(err)
+
+
+def _best_trial_figures(outcome: SweepOutcome, out: Path) -> list[tuple[str, str, str]]:
+    best = outcome.best
+    if best is None:
+        return []
+    for name in RUN_PLOT_FILES:
+        source = out / trial_dir_name(best.trial_id) / name
+        if source.is_file():
+            shutil.copy(source, out / f"best_{name}")
+    if not (out / "best_confusion_matrix.png").is_file():
+        return []
+    return [(f"Best trial {best.trial_id}: confusion matrix of its EMA model on val", "best_confusion_matrix.png", "")]
+
+
+def _table(records: list[TrialRecord], outcome: SweepOutcome) -> str:
+    keys = sorted({k for r in outcome.records for k in r.params})
+    header = ["trial", "status", outcome.metric, "best epoch", "epochs", *keys]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in records:
+        trial = f"{r.trial_id} (base)" if r.is_base else r.trial_id
+        cells = [trial, r.status, f"{r.best:.4f}", str(r.best_epoch), str(r.epochs)]
+        cells += [_short(r.params.get(k)) for k in keys]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _nan(values: list[float | None]) -> list[float]:
+    return [math.nan if v is None else v for v in values]

@@ -1,0 +1,88 @@
+"""Tune's results -> the sweep's typed trial records (``rayjob.sweep.results``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rayjob.config import Config
+from rayjob.layout import CHECKPOINT_FILE
+from rayjob.ranking import best
+from rayjob.storage import join, with_scheme
+from rayjob.sweep.results import SweepOutcome, TrialRecord
+from rayjob.sweep.space import trial_values
+
+
+def collect_outcome(grid: Any, cfg: Config, experiment: str, base: dict[str, Any] | None) -> SweepOutcome:
+    """One record per trial of ``grid`` (a Tune ``ResultGrid``); ``base`` is the base trial's values."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(grid.experiment_path, storage_filesystem=grid.filesystem)
+    statuses = {t.trial_id: t.status for t in analysis.trials}
+    records = [_record(result, cfg, experiment, base, statuses) for result in grid]
+    finished = all(status in ("TERMINATED", "ERROR") for status in statuses.values())
+    finished = finished and len(statuses) >= cfg.search.num_samples
+    return SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records, finished)
+
+
+def _record(result: Any, cfg: Config, experiment: str, base: dict[str, Any] | None, statuses: dict) -> TrialRecord:
+    metric, mode = cfg.search.metric, cfg.search.mode
+    history = result.metrics_dataframe
+    reports = [] if history is None else history.to_dict("records")
+    top = best(reports, lambda r: r.get(metric), mode) or {}
+    last = reports[-1] if reports else {}
+    trial_id = str(last.get("trial_id") or (result.metrics or {}).get("trial_id") or result.path.rsplit("-", 1)[-1])
+    params = trial_values(result.config, cfg)
+    epochs = int(max((r.get("epoch", 0) for r in reports), default=0))
+    return TrialRecord(
+        trial_id=trial_id,
+        status=trial_status(result.error is not None, reports, cfg.trainer.max_epochs, statuses.get(trial_id, "")),
+        params=params,
+        best=_number(top.get(metric)),
+        best_epoch=int(top.get("epoch", 0) or 0),
+        epochs=epochs,
+        curve=_curve(reports, metric, epochs),
+        checkpoint=_best_checkpoint(result, top, metric, mode, experiment),
+        error="" if result.error is None else str(result.error).strip().splitlines()[-1][:300],
+        is_base=base is not None and params == base,
+        started=_number(reports[0]["timestamp"] - reports[0]["time_total_s"]) if reports else None,
+        ended=_number(last.get("timestamp")),
+        driver_node=str(last.get("driver_node", "")),
+        worker_nodes=str(last.get("worker_nodes", "")),
+        world_size=int(last.get("world_size", 1) or 1),
+    )
+
+
+def trial_status(errored: bool, reports: list[dict[str, Any]], max_epochs: int, tune_status: str) -> str:
+    """ERROR, DIVERGED, COMPLETED (all epochs), STOPPED (ended early by the scheduler) or UNFINISHED
+    (interrupted; ``--resume`` continues it). ``tune_status`` is Tune's: TERMINATED, ERROR, RUNNING, ..."""
+    epochs = int(max((r.get("epoch", 0) for r in reports), default=0))
+    if errored:
+        return "ERROR"
+    if any(r.get("diverged") == 1.0 for r in reports):
+        return "DIVERGED"
+    if epochs >= max_epochs:
+        return "COMPLETED"
+    return "STOPPED" if tune_status == "TERMINATED" else "UNFINISHED"
+
+
+def _curve(reports: list[dict[str, Any]], metric: str, epochs: int) -> list[float | None]:
+    """The metric per epoch; a restarted trial's repeated epoch counts once (its last report)."""
+    by_epoch = {int(r["epoch"]): _number(r.get(metric)) for r in reports if r.get("epoch")}
+    return [by_epoch.get(e) for e in range(1, epochs + 1)]
+
+
+def _best_checkpoint(result: Any, top: dict[str, Any], metric: str, mode: str, experiment: str) -> str:
+    """In-process trials keep checkpoints in Tune; TorchTrainer trials report their Train checkpoint path."""
+    if result.best_checkpoints:
+        checkpoint, _ = best(result.best_checkpoints, lambda pair: pair[1].get(metric), mode)
+        return join(with_scheme(checkpoint.path, experiment), CHECKPOINT_FILE)
+    path = top.get("checkpoint_path")
+    return join(with_scheme(path, experiment), CHECKPOINT_FILE) if isinstance(path, str) and path else ""
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, str):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,142 @@
+"""The sweep's own console: a header, one line per trial event, and a progress line.
+
+Readable in a terminal and in ``ray job logs``: at most ~100 columns, no colors. On a terminal the
+progress line is a tqdm bar redrawn in place (event lines print above it); in a log it is printed
+every ``PROGRESS_EVERY_S`` seconds. ``--verbose`` adds Ray Tune's own status tables and every
+trial's output; errors and warnings from trials are shown either way.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+from ray.tune import Callback
+
+from rayjob.config import Config
+from rayjob.ranking import best as ranking_best
+
+PROGRESS_EVERY_S = 30.0
+WIDTH = 100
+
+
+def short_values(values: dict[str, Any]) -> str:
+    """``backbone=resnet18 lr=1.2e-03 ...``: the last part of each dotted key, numbers in 3 digits."""
+    parts = []
+    for key, value in values.items():
+        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key.rsplit('.', 1)[-1]}={text}")
+    return " ".join(parts)
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
+        f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> None:
+    """What is about to run, in a few lines."""
+    data = cfg.data.root or "embedded digits (scikit-learn)"
+    resources = ", ".join(f"{v:g} {k}" for k, v in per_trial.items())
+    workers = "in-process" if cfg.scaling.num_workers == 0 else f"{cfg.scaling.num_workers} Ray Train worker(s)"
+    lines = [
+        f"sweep {cfg.run.name}: {cfg.search.num_samples} trials x up to {cfg.trainer.max_epochs} epochs, "
+        f"{cfg.search.algorithm} + {cfg.search.scheduler}, metric {cfg.search.metric} ({cfg.search.mode})",
+        f"  data     {data}",
+        f"  space    {', '.join(cfg.search.space)}",
+        f"  trials   {workers} on {cfg.trainer.accelerator}; each needs {resources}; {concurrency} at a time",
+        f"  storage  {cfg.run.storage_path}/{cfg.run.name}",
+    ]
+    for line in lines:
+        print(line[:WIDTH], flush=True)
+
+
+class SweepConsole(Callback):
+    """Tune callback printing trial events and the sweep's progress (rebuilt in ``setup`` on resume)."""
+
+    def __init__(self, cfg: Config, base: dict[str, Any] | None) -> None:
+        self.metric, self.mode = cfg.search.metric, cfg.search.mode
+        self.num_samples, self.max_epochs = cfg.search.num_samples, cfg.trainer.max_epochs
+        self.base = base
+        self._reset()
+
+    def _reset(self) -> None:
+        self.started = time.monotonic()
+        self.last_progress = self.started
+        self.bar: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment; the bar stays here
+        return {**self.__dict__, "bar": None}
+
+    def setup(self, **info: Any) -> None:
+        self._reset()
+        if sys.stdout.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.num_samples, unit="trial", ncols=WIDTH, file=sys.stdout, leave=False,
+                            bar_format="{n_fmt}/{total_fmt} trials |{bar:12}| {postfix}")  # fmt: skip
+
+    def say(self, line: str) -> None:
+        line = line[:WIDTH]
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        base = " (base config)" if self.base is not None and trial.config == self.base else ""
+        self.say(f"{trial.trial_id} started{base}: {short_values(trial.config)}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        epoch = int(result.get("epoch", 0))
+        value = result.get(self.metric)
+        text = f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else str(value)
+        self.say(f"{trial.trial_id} epoch {epoch}/{self.max_epochs}  {self.metric} {text}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        epoch = int(last.get("epoch", 0))
+        if last.get("diverged") == 1.0:
+            self.say(f"{trial.trial_id} diverged at epoch {epoch} (loss NaN/inf); the sweep goes on")
+        elif epoch < self.max_epochs:
+            self.say(f"{trial.trial_id} stopped by the scheduler at epoch {epoch}")
+        else:
+            self.say(f"{trial.trial_id} completed {epoch} epochs")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        reason = str(getattr(trial, "error_message", None) or "see the error file").strip().splitlines()
+        where = getattr(trial, "error_file", None) or trial.path
+        self.say(f"{trial.trial_id} errored: {(reason[-1] if reason else '')[:60]}")
+        print(f"  full traceback: {where}", flush=True)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix_str(self.progress(now, trials), refresh=True)
+        elif now - self.last_progress >= PROGRESS_EVERY_S:
+            self.last_progress = now
+            self.say(f"progress: {done}/{self.num_samples} trials, {self.progress(now, trials)}")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def progress(self, now: float, trials: list) -> str:
+        """``17 epochs/60 max, best 0.9851 (3f2a...), 1:23 elapsed, ETA ~1:40``, from Tune's trials."""
+        elapsed = now - self.started
+        epochs = {t.trial_id: int((t.last_result or {}).get("epoch", 0)) for t in trials}
+        best = ranking_best(trials, lambda t: t.metric_analysis.get(self.metric, {}).get(self.mode), self.mode)
+        shown = f"best {best.metric_analysis[self.metric][self.mode]:.4f} ({best.trial_id})" if best else "best -"
+        finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+        running = sum(epochs[t.trial_id] / self.max_epochs for t in trials if t not in finished)
+        fraction = (len(finished) + running) / self.num_samples
+        eta = f"ETA ~{clock(elapsed / fraction - elapsed)}" if fraction > 0.05 else "ETA -"
+        total = self.num_samples * self.max_epochs
+        return f"{sum(epochs.values())} epochs/{total} max, {shown}, {clock(elapsed)} elapsed, {eta}"

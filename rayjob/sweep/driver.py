@@ -1,0 +1,57 @@
+"""The sweep driver: from a checked config to a ``SweepOutcome`` with its records written."""
+
+from __future__ import annotations
+
+import os
+
+from rayjob.config import Config
+from rayjob.errors import ConfigError
+from rayjob.layout import run_dir
+from rayjob.runs import check_same_config, resolve_paths, write_run_config
+from rayjob.sweep.collect import collect_outcome
+from rayjob.sweep.results import SweepOutcome
+from rayjob.sweep.space import base_point
+
+
+def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
+    """Run (or resume) the sweep of ``cfg`` to its end or an interruption; returns its outcome.
+
+    The caller writes the trials table (``rayjob.sweep.results.write_records``), also for an
+    interrupted sweep.
+    """
+    from ray import tune
+
+    from rayjob.sweep.console import SweepConsole, print_header
+    from rayjob.sweep.resources import trial_concurrency, trial_needs, trial_resources
+    from rayjob.sweep.tracking import tracking_callbacks
+    from rayjob.sweep.trial import run_trial
+    from rayjob.sweep.tuner import fit, make_tuner, trial_base
+    from rayjob.training.launch import cluster_gpus, init_ray, on_remote_cluster, resolve_devices
+
+    cfg = resolve_paths(cfg)  # trials run in their own working directories
+    experiment = run_dir(cfg.run.storage_path, cfg.run.name)
+    restoring = tune.Tuner.can_restore(experiment)
+    if resume and not restoring:
+        raise ConfigError(f"--resume: {experiment} holds no sweep to resume; run without --resume to start one")
+    if restoring:
+        check_same_config(cfg, experiment)
+    base = base_point(cfg) if cfg.search.include_base else None
+    console = SweepConsole(cfg, base)
+    all_callbacks = [*tracking_callbacks(cfg, experiment), console]  # a missing key fails before Ray starts
+    if not verbose:
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: no Tune tables or boxes; the console reports
+
+    if not restoring:
+        write_run_config(cfg, experiment)
+    init_ray(log_to_driver=True)
+    import ray
+
+    cluster = ray.cluster_resources()
+    cfg = resolve_devices(cfg, cluster_gpus())  # one rule, fed the cluster's GPUs
+    concurrency = trial_concurrency(cfg, cluster, remote=on_remote_cluster())
+    print_header(cfg, concurrency, trial_needs(cfg))
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, base=trial_base(cfg), verbose=verbose), trial_resources(cfg)
+    )
+    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose))
+    return collect_outcome(grid, cfg, experiment, base)

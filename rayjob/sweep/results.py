@@ -1,0 +1,121 @@
+"""The results contract of a sweep: one typed record per trial, written once, read back with its types.
+
+``trials.jsonl`` holds the records (JSON keeps 1e-05 a number and resnet18 a string); ``trials.csv`` is
+the same table for people and spreadsheets, never read back. ``SweepOutcome.best`` is decided once, by
+``rayjob.ranking``, over trials that reported the metric and kept a checkpoint: the summary, the
+report and the exported model all name that trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rayjob.layout import TRIALS_CSV, TRIALS_JSONL
+from rayjob.ranking import best as best_of
+from rayjob.storage import join, read_text, write_text
+
+STATUSES = ("COMPLETED", "STOPPED", "DIVERGED", "ERROR", "UNFINISHED")
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    status: str  # one of STATUSES: STOPPED = stopped early by the scheduler
+    params: dict[str, Any]  # searched dotted keys -> the trial's values
+    best: float | None  # the trial's best value of the sweep metric (None: never reported)
+    best_epoch: int
+    epochs: int  # epochs trained
+    curve: list[float | None] = field(default_factory=list)  # the metric at epoch 1, 2, ...
+    checkpoint: str = ""  # the best epoch's checkpoint.ckpt, a local path or a URI
+    error: str = ""
+    is_base: bool = False  # the trial of the config's own values
+    started: float | None = None  # unix time of the trial's first report minus its duration
+    ended: float | None = None
+    driver_node: str = ""  # Ray node ids: the trial's driver, and each training worker (comma-separated)
+    worker_nodes: str = ""
+    world_size: int = 1
+
+    def value_at(self, epoch: int) -> float | None:
+        return self.curve[epoch - 1] if 0 < epoch <= len(self.curve) else None
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep produced; the post-hook takes it as it is."""
+
+    experiment: str  # local folder or URI
+    metric: str
+    mode: str
+    max_epochs: int
+    records: list[TrialRecord]
+    finished: bool = True  # False: interrupted before every trial ended
+
+    @property
+    def best(self) -> TrialRecord | None:
+        return best_trial(self.records, self.mode)
+
+    @property
+    def base(self) -> TrialRecord | None:
+        return next((r for r in self.records if r.is_base), None)
+
+    @property
+    def epochs(self) -> int:
+        return sum(r.epochs for r in self.records)
+
+    def counts(self) -> dict[str, int]:
+        return {status: sum(r.status == status for r in self.records) for status in STATUSES}
+
+
+def best_trial(records: list[TrialRecord], mode: str) -> TrialRecord | None:
+    """The one definition of the best trial: best metric among trials with a checkpoint to show for it;
+    of equals, the smallest trial id (the same answer whatever order the records come in)."""
+    candidates = sorted((r for r in records if r.checkpoint), key=lambda r: r.trial_id)
+    return best_of(candidates, lambda r: r.best, mode)
+
+
+def write_records(outcome: SweepOutcome) -> list[str]:
+    """``trials.jsonl`` and ``trials.csv`` into the experiment folder (or URI); returns their paths."""
+    records = sorted(outcome.records, key=lambda r: r.trial_id)
+    jsonl = "".join(json.dumps(_jsonable(asdict(r))) + "\n" for r in records)
+    paths = [join(outcome.experiment, TRIALS_JSONL), join(outcome.experiment, TRIALS_CSV)]
+    write_text(paths[0], jsonl)
+    write_text(paths[1], _csv_text(records))
+    return paths
+
+
+def read_records(experiment: str) -> list[TrialRecord] | None:
+    """The records of a sweep folder, or None when it has no ``trials.jsonl``."""
+    text = read_text(join(experiment, TRIALS_JSONL))
+    if text is None:
+        return None
+    return [TrialRecord(**json.loads(line)) for line in text.splitlines() if line.strip()]
+
+
+def _csv_text(records: list[TrialRecord]) -> str:
+    keys = sorted({k for r in records for k in r.params})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    header = ["trial_id", "status", "base", *keys, "best", "best_epoch", "epochs", "checkpoint", "error"]
+    writer.writerow(header)
+    for r in records:
+        values = [r.params.get(k, "") for k in keys]
+        best = "" if r.best is None else r.best
+        writer.writerow([r.trial_id, r.status, int(r.is_base), *values, best, r.best_epoch, r.epochs, r.checkpoint,
+                         r.error])  # fmt: skip
+    return out.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

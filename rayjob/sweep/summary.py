@@ -1,0 +1,42 @@
+"""The sweep's closing summary; its last line is ``<metric> <best value>`` for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rayjob.layout import TRIALS_CSV
+from rayjob.outputs.report import base_comparison
+from rayjob.storage import join
+from rayjob.sweep.results import SweepOutcome
+
+
+def print_summary(outcome: SweepOutcome, num_samples: int, elapsed: float, tables: list[str]) -> None:
+    """What the sweep did, where its files are, and its best trial. ``tables`` are the files written."""
+    counts = outcome.counts()
+    print()
+    if not outcome.finished:
+        print(f"sweep interrupted: {len(outcome.records)} of {num_samples} trials started.")
+        print("Resume it with the same command and --resume (or rerun with the same run.name).")
+    print(f"sweep folder   {outcome.experiment}")
+    print(
+        f"trials         {len(outcome.records)}: {counts['COMPLETED']} completed, {counts['STOPPED']} stopped early, "
+        f"{counts['DIVERGED']} diverged, {counts['ERROR']} errored"
+        + (f", {counts['UNFINISHED']} unfinished" if counts["UNFINISHED"] else "")
+    )
+    possible = len(outcome.records) * outcome.max_epochs
+    print(f"epochs         {outcome.epochs} of {possible} if every trial ran to the end; {elapsed:.0f} s")
+    if join(outcome.experiment, TRIALS_CSV) in tables:
+        print(f"trials table   {join(outcome.experiment, TRIALS_CSV)}")
+    best = outcome.best
+    if best is None:
+        print(f"no trial reported {outcome.metric} with a checkpoint")
+        return
+    print(f"best trial     {best.trial_id} (epoch {best.best_epoch}): {shorten(best.params)}")
+    comparison = base_comparison(outcome)
+    if comparison:
+        print(f"vs base        {comparison}")
+    print(f"checkpoint     {best.checkpoint}", flush=True)
+
+
+def shorten(params: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={f'{v:.4g}' if isinstance(v, float) else v}" for k, v in params.items())

@@ -1,0 +1,57 @@
+"""One sweep trial: the base config with the searcher's values, trained in-process or by a TorchTrainer."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from rayjob.cli import quiet_libraries
+from rayjob.config import Config
+from rayjob.training.placement import this_node
+
+
+def run_trial(sample: dict[str, Any], base: dict[str, Any], verbose: bool = False) -> None:
+    """The Tune trainable. ``sample`` holds the searched values by dotted key; ``base`` is the full config
+    with the accelerator already decided by the sweep driver (from the cluster's resources)."""
+    cfg = Config.from_dict(base).with_values(sample)
+    quiet_libraries(ray_info=verbose)
+    if cfg.scaling.num_workers == 0:
+        _in_process(cfg, verbose)
+    else:
+        _on_torch_trainer(cfg, verbose)
+
+
+def _in_process(cfg: Config, verbose: bool) -> None:
+    import torch
+
+    from rayjob.training.loop import train_loop
+    from rayjob.training.sessions import TuneSession
+
+    torch.set_num_threads(max(1, int(cfg.scaling.cpus_per_worker)))  # the CPUs Tune reserved, no more
+    train_loop(cfg.to_dict(), TuneSession(), verbose=verbose)
+
+
+def _on_torch_trainer(cfg: Config, verbose: bool) -> None:
+    import ray.tune
+
+    from rayjob.layout import run_dir, train_run_name
+    from rayjob.training.entry import train_worker
+    from rayjob.training.launch import build_trainer
+
+    trial_id = ray.tune.get_context().get_trial_id()
+    experiment = run_dir(cfg.run.storage_path, cfg.run.name)
+    train_fn = functools.partial(train_worker, verbose=verbose)
+    build_trainer(cfg, train_fn, train_run_name(trial_id), experiment, [ReportToTune()], verbose).fit()
+
+
+class ReportToTune(TuneReportCallback):
+    """Tune's bridge from Train reports to the trial, adding the node this trial driver runs on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.driver_node = this_node()
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+        super().after_report(run_context, [{**metrics[0], "driver_node": self.driver_node}], checkpoint)

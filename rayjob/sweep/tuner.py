@@ -1,0 +1,155 @@
+"""The sweep machinery behind ``python -m rayjob.tune``: searcher, scheduler, Tuner, restore.
+
+- Searcher: Optuna through Ray's ``OptunaSearch``, sampling the space as Optuna distributions keyed by
+  dotted config keys. TPE samples at random for ``search.startup_fraction`` of the trials (Optuna's
+  default is a constant 10, which makes a 10-trial "TPE" sweep pure random search), then models the
+  space jointly (multivariate, grouped) and lies about running trials (constant liar) so parallel
+  trials are not near-duplicates. ``search.algorithm: random`` is the honest baseline.
+- The base trial: the config's own values are the first trial and are never stopped early, so a sweep
+  ends at least as good as not sweeping, and the summary can say by how much it beat its base.
+- Scheduler: ASHA on the epoch counter. Its first rung is never inside the LR warmup (a trial judged
+  while its LR still ramps up says little about where it ends); ``search.brackets`` > 1 hedges against
+  stopping slow starters. A rung compares the EMA validation metric (validation runs on EMA weights).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from pathlib import Path
+from typing import Any
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
+
+from rayjob.config import Config
+from rayjob.layout import STUDY_FILE, run_dir, trial_dir_name
+from rayjob.storage import is_uri
+from rayjob.sweep.schedule import grace_period
+from rayjob.sweep.space import base_point, first_points, optuna_distributions
+
+
+class BaseKeepingASHA(AsyncHyperBandScheduler):
+    """ASHA that records the base trial in its rungs like any other but never stops it early."""
+
+    def __init__(self, keep: dict[str, Any] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keep = keep
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        ended = result.get(self._time_attr, 0) >= self._max_t
+        if self.keep is not None and trial.config == self.keep and not ended:
+            return TrialScheduler.CONTINUE
+        return action
+
+
+def build_scheduler(cfg: Config) -> TrialScheduler:
+    from ray.tune.schedulers import FIFOScheduler
+
+    if cfg.search.scheduler == "fifo":
+        return FIFOScheduler()
+    return BaseKeepingASHA(
+        base_point(cfg) if cfg.search.include_base else None,
+        time_attr="epoch",  # not training_iteration: an epoch redone after a restart is still that epoch
+        max_t=cfg.trainer.max_epochs,
+        grace_period=grace_period(cfg),
+        reduction_factor=cfg.search.reduction_factor,
+        brackets=cfg.search.brackets,
+    )
+
+
+def build_searcher(cfg: Config, study_file: Path | None) -> Any:
+    """Ray's OptunaSearch with a sampler sized for the budget; the study lives in ``study_file`` if given."""
+    import warnings
+
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    search = cfg.search
+    if search.algorithm == "random":
+        sampler: Any = optuna.samplers.RandomSampler(seed=search.seed)
+    else:
+        startup = max(1, math.ceil(search.startup_fraction * search.num_samples))
+        sampler = optuna.samplers.TPESampler(
+            n_startup_trials=startup, multivariate=True, group=True, constant_liar=True, seed=search.seed
+        )
+    storage = None
+    if study_file is not None:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = JournalStorage(JournalFileBackend(str(study_file)))
+    return OptunaSearch(
+        space=optuna_distributions(cfg),
+        metric=search.metric,
+        mode=search.mode,
+        points_to_evaluate=first_points(cfg) or None,
+        sampler=sampler,
+        study_name=cfg.run.name,
+        storage=storage,
+    )
+
+
+def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None) -> Any:
+    from ray import tune
+
+    return tune.TuneConfig(
+        metric=cfg.search.metric,
+        mode=cfg.search.mode,
+        search_alg=build_searcher(cfg, study_file),
+        scheduler=build_scheduler(cfg),
+        num_samples=cfg.search.num_samples,
+        max_concurrent_trials=concurrency,
+        reuse_actors=cfg.scaling.num_workers == 0,  # in-process trials: no new process per trial
+        trial_dirname_creator=lambda trial: trial_dir_name(trial.trial_id),
+    )
+
+
+def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
+    from ray import tune
+
+    return tune.RunConfig(
+        name=cfg.run.name,
+        storage_path=cfg.run.storage_path,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=cfg.run.checkpoints_to_keep,
+            checkpoint_score_attribute=cfg.search.metric,
+            checkpoint_score_order=cfg.search.mode,
+        ),
+        failure_config=tune.FailureConfig(max_failures=cfg.search.trial_max_failures),
+        callbacks=callbacks,
+        verbose=1 if verbose else 0,
+    )
+
+
+def trial_base(cfg: Config) -> dict[str, Any]:
+    """The config every trial starts from: devices decided, no early stopping (the scheduler decides),
+    no search section to carry around."""
+    base = cfg.with_values({"trainer.early_stopping_patience": None, "search.space": {}}).to_dict()
+    base["search"]["points_to_evaluate"] = []
+    return base
+
+
+def make_tuner(cfg: Config, trainable: Any, callbacks: list[Any], concurrency: int, verbose: bool) -> Any:
+    """A new Tuner, or the restored one when the experiment folder holds an interrupted sweep."""
+    from ray import tune
+
+    experiment = run_dir(cfg.run.storage_path, cfg.run.name)
+    if tune.Tuner.can_restore(experiment):
+        print(f"resuming the sweep in {experiment}", flush=True)
+        return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
+    study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
+    return tune.Tuner(
+        trainable,
+        tune_config=build_tune_config(cfg, concurrency, study_file),
+        run_config=build_run_config(cfg, callbacks, verbose),
+    )
+
+
+def fit(tuner: Any) -> Any:
+    grid = tuner.fit()
+    del tuner  # its callbacks' finalizers need a live Ray (WandbLoggerCallback fails at interpreter exit)
+    gc.collect()
+    return grid

@@ -1,0 +1,59 @@
+"""What a run prints about itself: the dataset and model once, then one line per epoch (rank 0)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning as L
+
+from rayjob.console import say
+
+EPOCH_KEYS = ("train/loss", "val/loss", "val/acc_top1", "val/f1_macro")
+
+
+class EpochLog(L.Callback):
+    """One line per epoch on rank 0: the metrics and the epoch's wall time.
+
+    Sweep trials run it with ``verbose=False``: the sweep console prints their progress from the
+    driver, and a dataset table per trial would only repeat itself.
+    """
+
+    def __init__(self, verbose: bool = True) -> None:
+        self.verbose = verbose
+        self._start = time.perf_counter()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (trainer.is_global_zero and self.verbose):
+            return
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "index"):
+            from rayjob.data.stats import print_dataset_stats
+
+            print_dataset_stats(datamodule.index)
+        params = sum(p.numel() for p in pl_module.parameters())
+        backbone = pl_module.hparams.get("config", {}).get("model", {}).get("backbone", type(pl_module).__name__)
+        say(
+            f"model {backbone}: {params / 1e6:.2f} M parameters ({params * 4 / 2**20:.1f} MiB in fp32), "
+            f"{trainer.world_size} worker(s), {trainer.precision} precision, {trainer.max_epochs} epochs"
+        )
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (trainer.is_global_zero and self.verbose):
+            return
+        metrics = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        for key in EPOCH_KEYS:
+            if key in metrics:
+                value = float(metrics[key])
+                parts.append(f"{key} {value:.4f}" if math.isfinite(value) else f"{key} {value}")
+        parts.append(f"({time.perf_counter() - self._start:.1f} s)")
+        say("  ".join(parts))
+        cfg = getattr(pl_module, "cfg", None)
+        if cfg is not None and cfg.data.weighted_sampler:
+            counts = pl_module.train_label_counts.tolist()
+            drawn = "  ".join(f"{name}:{n}" for name, n in zip(pl_module.classes, counts, strict=True))
+            say(f"  weighted sampler drew (rank 0): {drawn}")

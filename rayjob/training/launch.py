@@ -1,0 +1,130 @@
+"""The one launcher: joining Ray, deciding CPU or GPU, and building every ``TorchTrainer``.
+
+``rayjob.train`` (N workers) and each TorchTrainer sweep trial call ``build_trainer``; the accelerator
+rule lives in ``resolve_devices`` and is fed the GPUs of where the workers will run: the Ray cluster's
+resources for Ray runs (a CPU-only head node does not make a GPU cluster train on CPUs), this machine's
+CUDA devices for in-process runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from rayjob.config import Config
+from rayjob.storage import is_uri
+
+
+def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+    """Join the cluster in ``RAY_ADDRESS`` (as under ``ray job submit``), else start a local Ray.
+
+    The dashboard (``ray[default]``) matters: without it, placement groups of trials that ASHA
+    stops are not cleaned up and later trials wait for resources forever.
+    """
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": log_to_driver}
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(**quiet)
+    else:
+        # A new local Ray turns token authentication on by itself and says so in a 230-column warning;
+        # that default is what rayjob wants, so the notice is dropped.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, **quiet)
+
+
+def shutdown_ray() -> None:
+    """Disconnect (or stop the Ray this process started), flushing the log lines Ray still holds."""
+    import sys
+
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    sys.stdout.flush()
+
+
+def on_remote_cluster() -> bool:
+    """True when Ray runs elsewhere (an autoscaler may still add nodes), False for a Ray we started."""
+    return bool(os.environ.get("RAY_ADDRESS"))
+
+
+def cluster_gpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0))
+
+
+def local_gpus() -> float:
+    import torch
+
+    return float(torch.cuda.device_count())
+
+
+def resolve_devices(cfg: Config, gpus: float) -> Config:
+    """``accelerator: auto`` -> gpu when ``gpus`` > 0; ``precision: auto`` -> 16-mixed on GPU, 32-true on CPU."""
+    accelerator = cfg.trainer.accelerator
+    if accelerator == "auto":
+        accelerator = "gpu" if gpus > 0 else "cpu"
+    precision = cfg.trainer.precision
+    if precision == "auto":
+        precision = "16-mixed" if accelerator == "gpu" else "32-true"  # T4 tensor cores
+    return cfg.with_values({"trainer.accelerator": accelerator, "trainer.precision": precision})
+
+
+def worker_resources(cfg: Config) -> dict[str, float]:
+    """What one training worker reserves; ``cfg`` must have its devices resolved."""
+    resources = {"CPU": cfg.scaling.cpus_per_worker}
+    if cfg.trainer.accelerator == "gpu":
+        resources["GPU"] = cfg.scaling.gpus_per_worker
+    return resources
+
+
+def build_trainer(
+    cfg: Config,
+    train_fn: Callable[[dict[str, Any]], None],
+    name: str,
+    storage_path: str,
+    callbacks: list[Any],
+    verbose: bool = False,
+) -> Any:
+    """A ``TorchTrainer`` of ``scaling.num_workers`` workers running ``train_fn(cfg)``, named ``name``.
+
+    The run keeps ``run.checkpoints_to_keep`` checkpoints by the search metric, restarts its worker group
+    ``run.max_failures`` times, and fails after ``scaling.worker_start_retries`` worker groups that
+    could not start (instead of waiting forever for resources that never come). Ray Train's own info
+    lines (worker group started, every report) are shown with ``verbose`` only.
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    if cfg.trainer.accelerator == "auto":
+        raise ValueError("build_trainer needs resolved devices: call resolve_devices first")
+    return TorchTrainer(
+        train_fn,
+        train_loop_config=cfg.to_dict(),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.scaling.num_workers,
+            use_gpu=cfg.trainer.accelerator == "gpu",
+            resources_per_worker=worker_resources(cfg),
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=storage_path if is_uri(storage_path) else os.path.abspath(storage_path),
+            callbacks=callbacks,
+            logging_config=ray.train.LoggingConfig(log_level="INFO" if verbose else "WARNING"),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=cfg.run.checkpoints_to_keep,
+                checkpoint_score_attribute=cfg.search.metric,
+                checkpoint_score_order=cfg.search.mode,
+            ),
+            failure_config=ray.train.FailureConfig(
+                max_failures=cfg.run.max_failures, controller_failure_limit=cfg.scaling.worker_start_retries
+            ),
+        ),
+    )

@@ -1,0 +1,100 @@
+"""Helpers the tests share: tiny image folders, free ports, config files (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rayjob.config import Config
+
+
+def write_image(path: Path, color: tuple[int, int, int], size: int = 12, mode: str = "RGB") -> None:
+    """A flat-colored image with a little noise, so classes are learnable but not identical."""
+    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    arr = np.clip(np.array(color, dtype=np.float64) + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode="RGB").convert(mode).save(path)
+
+
+def make_image_folder(root: Path, classes: dict[str, tuple[int, int, int]], per_split: dict[str, int]) -> Path:
+    for split, count in per_split.items():
+        for name, color in classes.items():
+            for i in range(count):
+                write_image(root / split / name / f"{name}_{i}.png", color)
+    return root
+
+
+def write_config(cfg: Config, folder: Path, name: str = "config.yaml") -> str:
+    """The config as a YAML file a CLI can read; returns its path."""
+    file = folder / name
+    file.write_text(cfg.to_yaml())
+    return str(file)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KillWhen(threading.Thread):
+    """Kill (SIGKILL) the process of a Ray actor of ``class_name`` once ``ready()`` holds: a fault from outside.
+
+    The actor's pid is looked up while it starts, so the kill lands within milliseconds of ``ready``.
+    ``killed`` holds the pid that was killed (None if the moment never came within ``timeout``).
+    """
+
+    def __init__(self, class_name: str, ready: Callable[[], bool], timeout: float = 240.0) -> None:
+        super().__init__(daemon=True)
+        self.class_name, self.ready, self.timeout = class_name, ready, timeout
+        self.killed: int | None = None
+        self.error = ""  # the last failure of the state API, for the test's message
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        pid = None
+        while time.monotonic() < deadline:
+            if pid is None:
+                pid = self.find_pid()
+            if pid is not None and self.ready():
+                os.kill(pid, signal.SIGKILL)
+                self.killed = pid
+                return
+            time.sleep(0.02 if pid is not None else 0.2)
+
+    def find_pid(self) -> int | None:
+        from ray.util.state import list_actors
+
+        try:
+            alive = list_actors(filters=[("class_name", "=", self.class_name), ("state", "=", "ALIVE")])
+        except Exception as err:  # noqa: BLE001 - the dashboard may still be starting: try again
+            self.error = repr(err)
+            return None
+        return alive[0].pid if alive else None
+
+
+def checkpoint_epochs(folder: Path) -> list[int]:
+    """The epoch of every checkpoint folder kept under ``folder``, from the metrics saved with it."""
+    files = folder.rglob("checkpoint_*/metrics.json")
+    return sorted(int(json.loads(f.read_text())["epoch"]) for f in files)
+
+
+def registered_epochs(train_run: Path) -> list[int]:
+    """Epochs whose checkpoints Ray Train has registered (``checkpoint_manager_snapshot.json``): a kill
+    after this never lands inside that checkpoint's upload."""
+    epochs = []
+    for snapshot in train_run.rglob("checkpoint_manager_snapshot.json"):
+        with contextlib.suppress(ValueError):
+            results = json.loads(snapshot.read_text())["checkpoint_results"]
+            epochs += [int(r["metrics"]["epoch"]) for r in results]
+    return sorted(epochs)

@@ -1,0 +1,85 @@
+"""The house rules, checked on the source: no import cycle, short functions, light drivers."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rayjob"
+MAX_FUNCTION_LINES = 60
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for file in PACKAGE.rglob("*.py"):
+        parts = file.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = file
+    return found
+
+
+def imports_of(file: Path, known: dict[str, Path]) -> set[str]:
+    """Every rayjob module ``file`` imports, at module level or inside functions."""
+    targets = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name.startswith("rayjob.") or name == "rayjob":
+                targets.add(name)
+    return targets
+
+
+def test_no_import_cycle_inside_the_package() -> None:
+    known = modules()
+    graph = {name: imports_of(file, known) - {name, "rayjob"} for name, file in known.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name) :] + [name]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if name in done:
+            return
+        for target in sorted(graph.get(name, ())):
+            visit(target, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_no_function_is_longer_than_60_lines() -> None:
+    long = []
+    for name, file in modules().items():
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {length} lines")
+    assert not long, long
+
+
+def test_drivers_import_neither_torch_nor_lightning(tmp_path: Path) -> None:
+    """The processes that only coordinate (CLIs, sweep driver, launcher) stay light and fail fast."""
+    code = (
+        "import sys\n"
+        "import rayjob.train, rayjob.tune, rayjob.export, rayjob.predict\n"
+        "import rayjob.sweep.driver, rayjob.sweep.tuner, rayjob.sweep.trial, rayjob.sweep.console\n"
+        "import rayjob.training.launch, rayjob.training.entry, rayjob.outputs.finish\n"
+        "from rayjob.preflight import check_config_and_data\n"
+        "from rayjob.config import Config\n"
+        f"check_config_and_data(Config.from_dict({{'run': {{'storage_path': {str(tmp_path)!r}}}}}))\n"
+        "heavy = sorted(m for m in ('torch', 'lightning', 'torchvision') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "", f"drivers imported {done.stdout.strip()}"

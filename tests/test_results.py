@@ -1,0 +1,55 @@
+"""The results contract: one ranking, typed trial records that survive a round trip, trial statuses."""
+
+from pathlib import Path
+
+import pytest
+
+from rayjob.ranking import best, ranked_items
+from rayjob.sweep.collect import trial_status
+from rayjob.sweep.results import SweepOutcome, TrialRecord, best_trial, read_records, write_records
+
+
+def record(trial_id: str, best_value: float | None, checkpoint: str = "ck", **fields: object) -> TrialRecord:
+    fields = {"params": {}, **fields}
+    return TrialRecord(trial_id=trial_id, status="COMPLETED", best=best_value, best_epoch=1, epochs=2,
+                       checkpoint=checkpoint, **fields)  # fmt: skip
+
+
+def test_ranking_puts_missing_and_nan_last_and_keeps_order_of_equals() -> None:
+    items = [{"m": 0.5}, {"m": float("nan")}, {}, {"m": 0.9}, {"m": 0.9}]
+    assert ranked_items(items, lambda d: d.get("m"), "max") == [items[3], items[4], items[0]]
+    assert best(items, lambda d: d.get("m"), "min") is items[0]
+    assert best([{}], lambda d: d.get("m"), "max") is None
+
+
+def test_best_trial_needs_a_checkpoint_and_ignores_record_order() -> None:
+    a, b, c = record("a", 0.9), record("b", 0.9), record("c", 0.99, checkpoint="")
+    assert best_trial([b, a, c], "max") is a and best_trial([a, b, c], "max") is a  # c has nothing to export
+    assert best_trial([record("x", None)], "max") is None
+
+
+def test_records_keep_their_types_through_the_table(tmp_path: Path) -> None:
+    params = {"optim.lr": 1e-05, "model.backbone": "resnet18", "data.randaugment_magnitude": 7, "ema.decay": 0.99}
+    original = record("t1", 0.75, params=params, curve=[0.5, None, 0.75], is_base=True, started=1.5)
+    outcome = SweepOutcome(str(tmp_path), "val/acc_top1", "max", 3, [original, record("t0", float("nan"))])
+    write_records(outcome)
+    back = {r.trial_id: r for r in read_records(str(tmp_path))}
+    assert back["t1"] == original and isinstance(back["t1"].params["optim.lr"], float)
+    assert back["t0"].best is None  # NaN has no JSON spelling
+    assert "1e-05" in (tmp_path / "trials.csv").read_text()
+    assert read_records(str(tmp_path / "elsewhere")) is None
+
+
+@pytest.mark.parametrize(
+    ("errored", "epochs", "diverged", "tune_status", "status"),
+    [
+        (True, 1, False, "ERROR", "ERROR"),
+        (False, 2, True, "TERMINATED", "DIVERGED"),
+        (False, 4, False, "TERMINATED", "COMPLETED"),
+        (False, 2, False, "TERMINATED", "STOPPED"),
+        (False, 2, False, "PAUSED", "UNFINISHED"),
+    ],
+)
+def test_trial_status(errored: bool, epochs: int, diverged: bool, tune_status: str, status: str) -> None:
+    reports = [{"epoch": e, "diverged": 1.0 if diverged and e == epochs else 0.0} for e in range(1, epochs + 1)]
+    assert trial_status(errored, reports, 4, tune_status) == status
