@@ -54,6 +54,7 @@ class DataConfig(Section):
 class ModelConfig(Section):
     backbone: str = "resnet18"  # checked against the registry in rayjob.model.backbones
     weights: str | None = None  # local state_dict file; nothing is ever downloaded
+    channels_last: bool = False  # NHWC memory format (GPU with 16-mixed: usually faster)
 
 
 class OptimConfig(Section):

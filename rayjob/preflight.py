@@ -13,7 +13,7 @@ from rayjob.data.files import DatasetIndex, scan_dataset, unreadable_images
 from rayjob.data.sources import check_remote_layout, resolve_root
 from rayjob.errors import ConfigError, DataError
 from rayjob.model.backbones import check_backbone
-from rayjob.storage import StorageError, is_uri, join, write_text
+from rayjob.storage import StorageError, delete, is_uri, join, write_text
 
 
 def check_config_and_data(cfg: Config) -> DatasetIndex | None:
@@ -34,8 +34,10 @@ def check_config_and_data(cfg: Config) -> DatasetIndex | None:
 def check_writable(storage_path: str) -> None:
     """The storage path must be writable: a local folder is created, a URI gets a small probe file."""
     if is_uri(storage_path):
+        probe = join(storage_path, ".rayjob-write-check")
         try:
-            write_text(join(storage_path, ".rayjob-write-check"), "rayjob checks that it can write here\n")
+            write_text(probe, "rayjob checks that it can write here\n")
+            delete(probe)
         except StorageError as err:
             raise ConfigError(f"run.storage_path {storage_path} is not writable: {err}") from None
         return

@@ -86,6 +86,15 @@ def write_text(path: str, text: str) -> None:
     _call(path, lambda: _write_stream(fs, inner, text.encode()))
 
 
+def delete(path: str) -> None:
+    """Remove one file (no error when it is already gone)."""
+    if not is_uri(path):
+        Path(path).unlink(missing_ok=True)
+        return
+    fs, inner = filesystem(path)
+    _call(path, lambda: fs.delete_file(inner))
+
+
 def upload(local: Path, dest: str) -> None:
     """Copy a local file or folder to ``dest`` (a local path or a URI); folders are merged."""
     if not is_uri(dest):

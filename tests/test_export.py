@@ -81,6 +81,8 @@ def test_sidecar_describes_the_model(trained: Path, tmp_path: Path) -> None:
     assert sidecar["config"]["data"]["image_size"] == 16
     assert sidecar["metrics"]["val/acc_top1"] == pytest.approx(metrics["val/acc_top1"])
     assert sidecar["source_checkpoint"] == str(checkpoint)
+    latency = sidecar["latency"]  # measured on the exporting machine, for the people who deploy it
+    assert latency["batch_1_ms"] > 0 and latency["batch_32_ms"] > latency["batch_1_ms"] and latency["threads"] >= 1
     assert sidecar["evaluation"]["split"] == "test" and 0.0 <= sidecar["evaluation"]["onnx_top1"] <= 1.0
 
 

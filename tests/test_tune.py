@@ -106,17 +106,6 @@ def test_wandb_online_needs_the_key_from_the_environment(monkeypatch: pytest.Mon
     assert tracking_callbacks(Config(), str(tmp_path)) == []
 
 
-def test_trial_with_two_ddp_workers(
-    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
-) -> None:
-    cfg = sweep_config(tiny_config, search__num_samples=1, scaling__num_workers=2, trainer__max_epochs=1)
-    assert main(["--config", write_config(cfg, tmp_path)]) == 0
-    (record,) = read_records(str(Path(cfg.run.storage_path) / cfg.run.name))
-    assert record.status == "COMPLETED" and Path(record.checkpoint).is_file()
-    assert f"train-{record.trial_id}" in record.checkpoint
-    assert record.world_size == 2 and len(record.worker_nodes.split(",")) == 2  # what really ran, not the config
-
-
 def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys: pytest.CaptureFixture) -> None:
     from rayjob.sweep.resources import trial_concurrency
 

@@ -130,6 +130,19 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
     records = read_records(str(experiment))
     assert len(records) == 4 and all(r.status == "COMPLETED" for r in records)
 
+    # The searcher went on with its history: one Optuna study across the three drivers (the file
+    # `optuna-dashboard` reads), holding every finished trial, so TPE did not start its random phase again.
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(experiment / "optuna_journal.log")))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4
+    assert sorted(t.params["optim.lr"] for t in complete) == sorted(r.params["optim.lr"] for r in records)
+
 
 @pytest.fixture(autouse=True)
 def _no_ray_in_this_process() -> None:

@@ -26,6 +26,8 @@ class Classifier(L.LightningModule):
         self.classes = list(classes)
         num_classes = len(classes)
         self.backbone = build_backbone(self.cfg.model.backbone, num_classes, self.cfg.model.weights)
+        if self.cfg.model.channels_last:  # NHWC: faster convolutions with tensor cores under 16-mixed
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=self.cfg.loss.label_smoothing)
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
@@ -36,11 +38,14 @@ class Classifier(L.LightningModule):
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.cfg.model.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         return self.backbone(images)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels = batch
-        self.train_label_counts += torch.bincount(labels.detach().cpu(), minlength=len(self.classes))
+        if self.cfg.data.weighted_sampler:  # only then are the draws printed; a .cpu() per step stalls a GPU
+            self.train_label_counts += torch.bincount(labels.detach().cpu(), minlength=len(self.classes))
         loss = self.criterion(self(images), labels)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labels))
         return loss

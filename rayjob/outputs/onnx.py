@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ class Exported:
     top1_agreement: float
     eval_split: str
     eval_top1: float
+    latency: dict[str, Any]
 
 
 def load_ema_model(checkpoint: Path) -> tuple[Any, Config, list[str], str]:
@@ -95,14 +99,33 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, source: Source) -> Export
         eval_top1 = onnx_accuracy(session, cfg, index.splits[split_name])
         checks = {"max_abs_logit_diff": max_diff, "top1_agreement": agreement, "images": len(check_images)}
         sidecar = describe(cfg, classes, kind, source)
-        sidecar.update(checks=checks, evaluation={"split": split_name, "onnx_top1": eval_top1})
+        latency = measure_latency(session, check_images)
+        sidecar.update(checks=checks, evaluation={"split": split_name, "onnx_top1": eval_top1}, latency=latency)
         partial_sidecar.write_text(json.dumps(sidecar, indent=2))
         os.replace(partial, onnx_path)
         os.replace(partial_sidecar, sidecar_path)
     finally:
         for leftover in (partial, partial_sidecar):
             leftover.unlink(missing_ok=True)
-    return Exported(onnx_path, sidecar_path, max_diff, agreement, split_name, eval_top1)
+    return Exported(onnx_path, sidecar_path, max_diff, agreement, split_name, eval_top1, latency)
+
+
+def measure_latency(session: Any, images: Any, repeats: int = 7) -> dict[str, Any]:
+    """onnxruntime's median latency at batch 1 and 32 on the machine that exports: what users deploy."""
+    import numpy as np
+
+    result: dict[str, Any] = {"threads": session.get_session_options().intra_op_num_threads or os.cpu_count()}
+    for batch in (1, 32):
+        inputs = {"input": np.resize(images.numpy(), (batch, *images.shape[1:])).astype(np.float32)}
+        session.run(["logits"], inputs)  # warm-up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            session.run(["logits"], inputs)
+            times.append(time.perf_counter() - started)
+        result[f"batch_{batch}_ms"] = round(1000 * statistics.median(times), 3)
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or platform.system()})"
+    return result
 
 
 def describe(cfg: Config, classes: list[str], kind: str, source: Source) -> dict[str, Any]:
@@ -214,4 +237,7 @@ def print_export(done: Exported, folder: str) -> None:
         f"checks         onnx.checker ok; vs PyTorch: max |logit diff| {done.max_abs_diff:.2e}, "
         f"top-1 agreement {done.top1_agreement:.0%}; batch 1 and {CHECK_IMAGES} ok"
     )
-    print(f"onnx top-1     {done.eval_top1:.4f} on {done.eval_split}", flush=True)
+    print(f"onnx top-1     {done.eval_top1:.4f} on {done.eval_split}")
+    lat = done.latency
+    print(f"latency        {lat['batch_1_ms']:.2f} ms at batch 1, {lat['batch_32_ms']:.1f} ms at batch 32 "
+          f"(onnxruntime, {lat['threads']} threads, this machine)", flush=True)  # fmt: skip

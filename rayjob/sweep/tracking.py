@@ -7,13 +7,15 @@ from typing import Any
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
+from rayjob.storage import is_uri
 
 
 def tracking_callbacks(cfg: Config, experiment_dir: str) -> list[Any]:
     """Tune's ``WandbLoggerCallback`` when ``run.wandb`` asks for it.
 
     Offline runs set wandb's own ``WANDB_MODE=offline`` (its documented switch, which Tune's callback
-    honours) and land in ``<experiment>/wandb`` for ``wandb sync``; online runs need ``WANDB_API_KEY``.
+    honours) and land in ``<experiment>/wandb`` for ``wandb sync`` (``./wandb`` when the experiment is on
+    a URI: wandb writes local files); online runs need ``WANDB_API_KEY``.
     """
     if cfg.run.wandb == "off":
         return []
@@ -27,6 +29,10 @@ def tracking_callbacks(cfg: Config, experiment_dir: str) -> list[Any]:
     os.environ["WANDB_MODE"] = cfg.run.wandb
     return [
         WandbLoggerCallback(
-            project=cfg.run.wandb_project, group=cfg.run.name, mode=cfg.run.wandb, dir=experiment_dir, log_config=False
+            project=cfg.run.wandb_project,
+            group=cfg.run.name,
+            mode=cfg.run.wandb,
+            dir=os.path.abspath("wandb") if is_uri(experiment_dir) else experiment_dir,
+            log_config=False,
         )
     ]

@@ -15,9 +15,12 @@ from typing import Any
 from rayjob.config import Config
 from rayjob.storage import is_uri
 
+_CONNECTED_HERE: list[bool] = []  # set when init_ray connected this process, so shutdown_ray leaves others' Ray alone
+
 
 def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
     """Join the cluster in ``RAY_ADDRESS`` (as under ``ray job submit``), else start a local Ray.
+    A Ray this process already joined (a notebook, a test) is used as it is.
 
     The dashboard (``ray[default]``) matters: without it, placement groups of trials that ASHA
     stops are not cleaned up and later trials wait for resources forever.
@@ -28,6 +31,7 @@ def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
 
     if ray.is_initialized():
         return
+    _CONNECTED_HERE.append(True)
     quiet = {"logging_level": logging.WARNING, "log_to_driver": log_to_driver}
     if os.environ.get("RAY_ADDRESS"):
         ray.init(**quiet)
@@ -39,13 +43,14 @@ def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
 
 
 def shutdown_ray() -> None:
-    """Disconnect (or stop the Ray this process started), flushing the log lines Ray still holds."""
+    """Disconnect from (or stop) the Ray that ``init_ray`` connected, flushing the log lines it still holds."""
     import sys
 
     import ray
 
-    if ray.is_initialized():
+    if _CONNECTED_HERE and ray.is_initialized():
         ray.shutdown()
+        _CONNECTED_HERE.clear()
     sys.stdout.flush()
 
 

@@ -22,6 +22,7 @@ class EpochLog(L.Callback):
     def __init__(self, verbose: bool = True) -> None:
         self.verbose = verbose
         self._start = time.perf_counter()
+        self._train_end = 0.0
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not (trainer.is_global_zero and self.verbose):
@@ -40,6 +41,10 @@ class EpochLog(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
+        self._train_end = 0.0
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._train_end = time.perf_counter()  # the epoch's training part ends where validation begins
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not (trainer.is_global_zero and self.verbose):
@@ -50,7 +55,9 @@ class EpochLog(L.Callback):
             if key in metrics:
                 value = float(metrics[key])
                 parts.append(f"{key} {value:.4f}" if math.isfinite(value) else f"{key} {value}")
-        parts.append(f"({time.perf_counter() - self._start:.1f} s)")
+        now = time.perf_counter()
+        train = (self._train_end or now) - self._start
+        parts.append(f"({now - self._start:.1f} s, train {train:.1f} s)")
         say("  ".join(parts))
         cfg = getattr(pl_module, "cfg", None)
         if cfg is not None and cfg.data.weighted_sampler:

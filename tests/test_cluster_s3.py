@@ -1,0 +1,161 @@
+"""The cluster path against real servers: a 3-node Ray cluster on this machine, results and data on S3.
+
+Nodes: a head with 0 CPUs and the `rayjob_driver` resource (the trial drivers' home, as in cluster.yaml)
+and two 1-CPU worker nodes (Ray's own `ray.cluster_utils.Cluster`). Storage: SeaweedFS's S3 API on
+127.0.0.1 (tests/s3_server.py). Mid-sweep a worker node running a trial is removed outright (its raylet
+killed: a spot reclaim) and a fresh node is added; the sweep must finish with every trial, redo at most
+one epoch of the hit trial, use the new node, and leave its deliverables in the bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import make_image_folder, write_config
+from s3_server import create_bucket, s3_server
+
+from rayjob.config import Config
+from rayjob.storage import download, exists, read_text, upload
+
+BUCKET = "rayjob-test"
+COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    monkeypatch = pytest.MonkeyPatch()
+    with s3_server() as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)  # before any Ray node starts: every node inherits them
+        create_bucket(env, BUCKET)
+        yield env
+    monkeypatch.undo()
+
+
+@pytest.fixture
+def cluster(s3: dict[str, str]) -> Iterator[object]:
+    """Head (0 CPUs, drivers) + two 1-CPU workers; this process joins it. Only its own processes are ended."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    assert not ray.is_initialized()
+    temp_dir = tempfile.mkdtemp(prefix="rj")
+    head = {"num_cpus": 0, "resources": {"rayjob_driver": 4}, "temp_dir": temp_dir, "include_dashboard": True}
+    nodes = Cluster(initialize_head=True, head_node_args=head)
+    for _ in range(2):
+        nodes.add_node(num_cpus=1)
+    ray.init(address=nodes.address, log_to_driver=False)
+    try:
+        yield nodes
+    finally:
+        ray.shutdown()
+        nodes.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def registered(experiment: str) -> dict[str, list[dict]]:
+    """Per Train run (trial) in the bucket: the metrics of every checkpoint Ray Train registered."""
+    from pyarrow import fs as pafs
+
+    filesystem, base = pafs.FileSystem.from_uri(experiment)
+    runs = {}
+    for info in filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+        if info.base_name.startswith("train-"):
+            text = read_text(f"{experiment}/{info.base_name}/checkpoint_manager_snapshot.json")
+            if text:
+                runs[info.base_name] = [r["metrics"] for r in json.loads(text)["checkpoint_results"]]
+    return runs
+
+
+class SpotReclaim(threading.Thread):
+    """Once a trial has registered a checkpoint, remove the worker node it runs on and add a new one."""
+
+    def __init__(self, nodes: object, experiment: str) -> None:
+        super().__init__(daemon=True)
+        self.nodes, self.experiment = nodes, experiment
+        self.hit: tuple[str, str] | None = None  # (train run, removed node id)
+        self.added = ""
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and self.hit is None:
+            for run, metrics in registered(self.experiment).items():
+                if 1 <= len(metrics) <= 2:
+                    node_id = metrics[-1]["worker_nodes"]
+                    victim = next(n for n in self.nodes.worker_nodes if n.node_id == node_id)
+                    self.nodes.remove_node(victim, allow_graceful=False)  # the raylet is killed: a reclaim
+                    self.hit = (run, node_id)
+                    self.added = self.nodes.add_node(num_cpus=1).node_id
+                    return
+            time.sleep(0.2)
+
+
+def test_sweep_on_three_nodes_with_s3_storage_survives_a_spot_reclaim(
+    cluster: object, tiny_root: Path, tmp_path: Path, tiny_config: Callable[..., Config]
+) -> None:
+    from rayjob.tune import main
+
+    data = make_image_folder(tmp_path / "big", COLORS, {"train": 24, "val": 8})
+    upload(data, f"s3://{BUCKET}/datasets/colors")
+    experiment = f"s3://{BUCKET}/results/multi"
+    cfg = tiny_config(
+        data__root=f"s3://{BUCKET}/datasets/colors", data__cache_dir=str(tmp_path / "cache"), data__image_size=32,
+        scaling__num_workers=1, scaling__cpus_per_worker=1, run__storage_path=f"s3://{BUCKET}/results",
+        run__name="multi", run__max_failures=3, run__checkpoints_to_keep=10, trainer__max_epochs=5,
+        search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}}, search__num_samples=3,
+        search__scheduler="fifo", search__driver_resources={"rayjob_driver": 1},
+    )  # fmt: skip
+    reclaim = SpotReclaim(cluster, experiment)
+    reclaim.start()
+    assert main(["--config", write_config(cfg, tmp_path)]) == 0
+    reclaim.join(timeout=5)
+    assert reclaim.hit is not None, "no worker node was removed mid-trial"
+
+    from rayjob.sweep.results import read_records
+
+    records = read_records(experiment)
+    head = cluster.head_node.node_id
+    workers = {n.node_id for n in cluster.worker_nodes} | {reclaim.hit[1]}
+    assert len(records) == 3 and all(r.status == "COMPLETED" for r in records)  # every trial accounted for
+    assert all(r.driver_node == head for r in records)  # trial drivers on the head (rayjob_driver)
+    assert all(r.worker_nodes in workers and r.worker_nodes != head for r in records)
+    assert any(r.worker_nodes == reclaim.added for r in records)  # the node added afterwards was used
+    hit = registered(experiment)[reclaim.hit[0]]
+    assert sorted(m["epoch"] for m in hit) == [1, 2, 3, 4, 5]  # resumed from its checkpoint, each epoch once
+    assert len(list((tmp_path / "cache" / "datasets").iterdir())) == 1  # the data was copied once (one host)
+
+    check_deliverables(experiment, records, tmp_path)
+
+
+def check_deliverables(experiment: str, records: list, tmp_path: Path) -> None:
+    """trials table, report and plots, ONNX + sidecar in the bucket; the ONNX model agrees with the checkpoint."""
+    for name in ("config.yaml", "trials.csv", "trials.jsonl", "report.md", "best_so_far.png", "learning_curves.png",
+                 "export/model.onnx", "export/model.json"):  # fmt: skip
+        assert exists(f"{experiment}/{name}"), name
+    for r in records:
+        assert exists(f"{experiment}/trial-{r.trial_id}/confusion_matrix.png")
+    local = download(f"{experiment}/export", tmp_path / "export")
+    sidecar = json.loads((local / "model.json").read_text())
+    checkpoint = download(sidecar["source_checkpoint"], tmp_path / "best" / "checkpoint.ckpt")
+
+    import torch
+
+    from rayjob.data.datamodule import eval_batches
+    from rayjob.data.files import scan_dataset
+    from rayjob.data.sources import resolve_root
+    from rayjob.outputs.onnx import inference_session, load_ema_model
+
+    model, cfg, _, _ = load_ema_model(checkpoint)
+    session = inference_session(local / "model.onnx")
+    for images, _ in eval_batches(cfg.data, scan_dataset(resolve_root(cfg.data)).splits["val"], 64):
+        with torch.no_grad():
+            expected = model(images).argmax(1).numpy()
+        np.testing.assert_array_equal(session.run(["logits"], {"input": images.numpy()})[0].argmax(1), expected)

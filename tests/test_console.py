@@ -1,0 +1,75 @@
+"""The sweep console as a user sees it: in a log file (`ray job logs`, `> sweep.log`) and in a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import write_config
+
+from rayjob.config import Config
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray"), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
+    tiny_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    cfg = tiny_config(search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}, "ema.decay": {"choice": [0.9, 0.99]}},
+                      search__num_samples=10, trainer__max_epochs=3)  # fmt: skip
+    log = tmp_path / "sweep.log"
+    with open(log, "w") as out:
+        done = subprocess.run([sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)],
+                              stdout=out, stderr=subprocess.STDOUT, env=environment(tmp_path), timeout=600)  # fmt: skip
+    lines = log.read_text().splitlines()
+    assert done.returncode == 0, "\n".join(lines[-40:])
+    assert len(lines) <= 80, "\n".join(lines)
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert not ANSI.search(log.read_text()) and "\r" not in log.read_text()
+    assert re.fullmatch(r"val/acc_top1 \d\.\d{4}", lines[-1])
+    assert lines[0].startswith("sweep tiny: 10 trials x up to 3 epochs")
+    assert sum(" started" in line for line in lines) == 10 and sum("(base config)" in line for line in lines) == 1
+    assert sum(re.search(r" (completed 3 epochs|stopped by the scheduler at epoch \d)$", line) is not None
+               for line in lines) == 10  # fmt: skip
+
+
+def test_progress_line_is_redrawn_in_place_on_a_terminal(tiny_config: Callable[..., Config], tmp_path: Path) -> None:
+    cfg = tiny_config(search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}}, search__num_samples=2,
+                      trainer__max_epochs=2)  # fmt: skip
+    command = [sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)]
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower, env=environment(tmp_path))
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the sweep ended
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, output.decode(errors="replace")[-3000:]
+    text = output.decode(errors="replace")
+    redraws = [part for part in text.split("\r") if "trials |" in part]
+    assert len(redraws) >= 2, text[-3000:]  # the bar was drawn, then redrawn over itself
+    assert re.search(r"\d+/2 trials \|.*\| \d+ epochs/4 max, best", text)
