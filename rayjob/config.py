@@ -37,7 +37,8 @@ class DataConfig(Section):
     """Where the images are and how they are turned into tensors."""
 
     root: str | None = None  # ImageFolder root; null = the embedded digits dataset
-    cache_dir: str = "~/.cache/rayjob"  # where the embedded dataset and URI copies are written once per node
+    cache_dir: str = "~/.cache/rayjob"  # node-local: the embedded dataset, URI copies, the decoded cache
+    cache: Literal["none", "decoded"] = "none"  # decoded: each image decoded once per node into a shared store
     image_size: int = Field(32, ge=8)
     augment: AugmentName = "basic"
     randaugment_magnitude: int = Field(9, ge=0, le=30)

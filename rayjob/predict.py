@@ -41,7 +41,7 @@ def predict(model: Path, inputs: list[Path], top_k: int = 3) -> tuple[list[dict[
     import numpy as np
 
     from rayjob.config import DataConfig
-    from rayjob.data.files import load_rgb
+    from rayjob.data.decoded import decode
     from rayjob.data.transforms import eval_transform
     from rayjob.outputs.onnx import inference_session
 
@@ -49,11 +49,12 @@ def predict(model: Path, inputs: list[Path], top_k: int = 3) -> tuple[list[dict[
     prep = sidecar["preprocessing"]
     transform = eval_transform(DataConfig(image_size=prep["image_size"], mean=prep["mean"], std=prep["std"]))
     classes = [sidecar["classes"][str(i)] for i in range(len(sidecar["classes"]))]
+    limit = prep.get("stored_size", 2**31)  # sidecars before rayjob-onnx-v1.1 did not scale down first
     session = inference_session(model)
     results, errors = [], []
     for file in image_files(inputs):
         try:
-            tensor = transform(load_rgb(str(file))).unsqueeze(0).numpy()
+            tensor = transform(decode(str(file), limit)).unsqueeze(0).numpy()
         except DataError as err:
             errors.append(str(err))
             continue

@@ -22,6 +22,8 @@ RESUMABLE_CHANGES = frozenset(
         "data.num_workers",
         "data.pin_memory",
         "data.persistent_workers",
+        "data.cache",
+        "data.cache_dir",
         "run.max_failures",
         "run.checkpoints_to_keep",
         "run.storage_path",

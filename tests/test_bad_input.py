@@ -106,3 +106,16 @@ def test_wandb_online_without_key_fails_before_ray(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert_user_error(done, "run.wandb=online needs WANDB_API_KEY in the environment")
+
+
+def test_unreachable_storage_uri_is_one_line_before_ray(tmp_path: Path) -> None:
+    import os
+
+    from helpers import free_port
+
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "a",
+           "AWS_SECRET_ACCESS_KEY": "b", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "rayjob.tune", "run.storage_path=s3://nobucket/results"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert_user_error(done, "run.storage_path s3://nobucket/results is not writable: cannot reach")
+    assert "AWS_ENDPOINT_URL" in done.stderr

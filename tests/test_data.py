@@ -158,3 +158,75 @@ def test_class_weights_and_weighted_sampler_balance_classes(tmp_path: Path) -> N
             drawn.update(labels.tolist())
     share_few = drawn[balanced.classes.index("few")] / sum(drawn.values())
     assert 0.4 < share_few < 0.6  # 6 of 36 images, drawn about half the time
+
+
+def photo_folder(root: Path) -> Path:
+    """Images of several sizes, some larger than the stored size (so the cache really scales them down)."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("val", 2)):
+        for name in ("a", "b"):
+            for i in range(count):
+                h, w = rng.integers(20, 90, size=2)
+                pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+                (root / split / name).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.jpg", quality=90)
+    return root
+
+
+def batches(cfg: DataConfig, root: Path, seed: int = 0) -> list[torch.Tensor]:
+    data = ImageDataModule(cfg, root)
+    data.setup("fit")
+    torch.manual_seed(seed)
+    return [images for images, _ in data.train_dataloader()] + [images for images, _ in data.val_dataloader()]
+
+
+def test_decoded_cache_gives_exactly_the_uncached_tensors(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    settings = {"image_size": 24, "augment": "trivialaugment", "batch_size": 4, "cache_dir": str(tmp_path / "c")}
+    plain = batches(DataConfig(**settings), root)
+    cached = batches(DataConfig(**settings, cache="decoded"), root)
+    assert len(plain) == len(cached) and all(torch.equal(a, b) for a, b in zip(plain, cached, strict=True))
+    assert all(b.shape[1:] == (3, 24, 24) for b in cached)
+
+
+def test_decoded_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    cfg = DataConfig(image_size=24, cache="decoded", cache_dir=str(tmp_path / "c"))
+    first = ImageDataModule(cfg, root)
+    first.setup("fit")
+    assert first.cache_info["train"].built and first.cache_info["train"].images == 12
+    again = ImageDataModule(cfg, root)
+    again.setup("fit")
+    assert not again.cache_info["train"].built and again.cache_info["train"].folder == first.cache_info["train"].folder
+    changed = root / "train" / "a" / "0.jpg"
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(changed)  # same name, new content: never read stale
+    rebuilt = ImageDataModule(cfg, root)
+    rebuilt.setup("fit")
+    assert rebuilt.cache_info["train"].built and rebuilt.cache_info["train"].folder != first.cache_info["train"].folder
+    assert not rebuilt.cache_info["val"].built  # val did not change
+
+
+def test_dataloader_workers_read_the_cache(tmp_path: Path) -> None:
+    root = photo_folder(tmp_path / "photos")
+    settings = {"image_size": 24, "augment": "none", "batch_size": 4, "cache_dir": str(tmp_path / "c")}
+    plain = batches(DataConfig(**settings), root)
+    workers = batches(DataConfig(**settings, cache="decoded", num_workers=2), root)
+    assert all(torch.equal(a, b) for a, b in zip(plain, workers, strict=True))
+
+
+def _open_cache_in_a_process(args: tuple[str, str]) -> tuple[bool, str]:
+    from rayjob.data.decoded import open_cache, stored_size
+    from rayjob.data.files import scan_dataset
+
+    root, cache_dir = args
+    _, info = open_cache(scan_dataset(Path(root)).splits["train"], stored_size(24), Path(cache_dir))
+    return info.built, str(info.folder)
+
+
+def test_concurrent_trials_build_the_cache_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    root = photo_folder(tmp_path / "photos")
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_open_cache_in_a_process, [(str(root), str(tmp_path / "c"))] * 2)
+    assert sorted(built for built, _ in results) == [False, True] and results[0][1] == results[1][1]

@@ -11,29 +11,30 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from rayjob.config import DataConfig
-from rayjob.data.files import Split, inverse_frequency, load_rgb, scan_dataset
+from rayjob.data.decoded import CachedSource, CacheInfo, FileSource, open_cache, stored_size
+from rayjob.data.files import Split, inverse_frequency, scan_dataset
 from rayjob.data.transforms import eval_transform, train_transform
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+PixelSource = FileSource | CachedSource
 
 
 class ImageDataset(Dataset):
-    """(image tensor, class index) pairs of one split."""
+    """(image tensor, class index) pairs of one split; pixels from ``source`` (decoded files or the cache)."""
 
-    def __init__(self, split: Split, transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    def __init__(self, split: Split, transform: Callable[[np.ndarray], torch.Tensor], source: PixelSource) -> None:
         self.split = split
         self.transform = transform
+        self.source = source
 
     def __len__(self) -> int:
         return len(self.split.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.split.samples[index]
-        return self.transform(load_rgb(path)), label
+        return self.transform(self.source[index]), self.split.samples[index][1]
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -44,7 +45,26 @@ class ImageDataModule(L.LightningDataModule):
         self.cfg = cfg
         self.index = scan_dataset(root)
         self.classes = self.index.classes
-        self.splits = self.index.splits
+        self.splits = {**self.index.splits, "val": interleaved(self.index.splits["val"])}
+        self.limit = stored_size(cfg.image_size)
+        self.sources: dict[str, PixelSource] = {}
+        self.cache_info: dict[str, CacheInfo] = {}  # per split, when data.cache is decoded
+
+    def setup(self, stage: str) -> None:
+        """Build or open this node's decoded-image cache before training starts (so the dataset table
+        can say which it was); without the cache, images are decoded as they are read."""
+        for name in ("train", "val"):
+            self.source(name)
+
+    def source(self, name: str) -> PixelSource:
+        if name not in self.sources:
+            split = self.splits[name]
+            if self.cfg.cache == "decoded":
+                cache_dir = Path(self.cfg.cache_dir).expanduser()
+                self.sources[name], self.cache_info[name] = open_cache(split, self.limit, cache_dir)
+            else:
+                self.sources[name] = FileSource(split, self.limit)
+        return self.sources[name]
 
     @property
     def num_classes(self) -> int:
@@ -54,7 +74,7 @@ class ImageDataModule(L.LightningDataModule):
         return self.index.class_counts(split)
 
     def train_dataloader(self) -> DataLoader:
-        dataset = ImageDataset(self.splits["train"], train_transform(self.cfg))
+        dataset = ImageDataset(self.splits["train"], train_transform(self.cfg), self.source("train"))
         sampler = None
         if self.cfg.weighted_sampler:
             class_weight = inverse_frequency(self.class_counts("train"))
@@ -63,11 +83,12 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader(dataset, shuffle=sampler is None, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(ImageDataset(interleaved(self.splits["val"]), eval_transform(self.cfg)), shuffle=False)
+        dataset = ImageDataset(self.splits["val"], eval_transform(self.cfg), self.source("val"))
+        return self._loader(dataset, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         split = self.splits.get("test", self.splits["val"])
-        return self._loader(ImageDataset(split, eval_transform(self.cfg)), shuffle=False)
+        return self._loader(ImageDataset(split, eval_transform(self.cfg), FileSource(split, self.limit)), shuffle=False)
 
     def _loader(self, dataset: ImageDataset, shuffle: bool, **kwargs) -> DataLoader:
         drop_last = kwargs.pop("drop_last", False) and len(dataset) > self.cfg.batch_size
@@ -96,5 +117,6 @@ def eval_batches(cfg: DataConfig, split: Split, batch_size: int, limit: int | No
     if limit is not None and limit < len(split.samples):
         step = len(split.samples) / limit
         split = Split(split.name, [split.samples[int(i * step)] for i in range(limit)])
-    loader = DataLoader(ImageDataset(split, eval_transform(cfg)), batch_size=batch_size, shuffle=False)
+    source = FileSource(split, stored_size(cfg.image_size))
+    loader = DataLoader(ImageDataset(split, eval_transform(cfg), source), batch_size=batch_size, shuffle=False)
     return iter(loader)

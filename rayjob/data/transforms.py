@@ -1,4 +1,9 @@
-"""Augmentation presets and the evaluation transform (torchvision v2), by name."""
+"""Augmentation presets and the evaluation transform (torchvision v2 on uint8 image tensors), by name.
+
+Every pipeline starts with ``ToImage``: it takes the (H, W, 3) uint8 pixels of ``rayjob.data.decoded``
+(or a PIL image) and the rest runs on tensors, the same whether the pixels were just decoded or read
+from the node's decoded-image cache.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from rayjob.config import DataConfig
 def train_transform(cfg: DataConfig) -> v2.Compose:
     """The augmentation preset named by ``cfg.augment``, then normalization (and random erasing)."""
     size = cfg.image_size
-    steps: list[Callable] = []
+    steps: list[Callable] = [v2.ToImage()]
     if cfg.augment == "none":
         steps += [v2.Resize(size), v2.CenterCrop(size)]
     else:
@@ -30,8 +35,9 @@ def train_transform(cfg: DataConfig) -> v2.Compose:
 
 def eval_transform(cfg: DataConfig) -> v2.Compose:
     """Resize the short side, center crop, normalize: what validation, export and predict use."""
-    return v2.Compose([v2.Resize(cfg.image_size), v2.CenterCrop(cfg.image_size), *_to_normalized_tensor(cfg)])
+    resize = [v2.ToImage(), v2.Resize(cfg.image_size), v2.CenterCrop(cfg.image_size)]
+    return v2.Compose([*resize, *_to_normalized_tensor(cfg)])
 
 
 def _to_normalized_tensor(cfg: DataConfig) -> list[Callable]:
-    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rayjob.config import Config
+from rayjob.data.decoded import stored_size
 from rayjob.errors import RayjobError
 from rayjob.layout import ONNX_FILE, SIDECAR_FILE
 
@@ -137,7 +138,9 @@ def describe(cfg: Config, classes: list[str], kind: str, source: Source) -> dict
         "output": {"name": "logits", "shape": ["batch", len(classes)]},
         "preprocessing": {
             "in_graph": False,
-            "steps": "RGB, resize short side, center crop, scale to [0, 1], normalize",
+            "steps": "RGB; short side scaled down to stored_size if longer; resize short side to image_size; "
+            "center crop; scale to [0, 1]; normalize",
+            "stored_size": stored_size(cfg.data.image_size),
             "image_size": cfg.data.image_size,
             "mean": cfg.data.mean,
             "std": cfg.data.std,

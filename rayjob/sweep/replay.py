@@ -10,6 +10,7 @@ Tune's simulator backend works this way.)
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int) -> list[ReplayedTrial]:
 
     from rayjob.sweep.tuner import build_tune_config
 
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # verbose=0 then prints nothing
     np.random.seed(seed)  # ASHA draws each trial's bracket from numpy's global generator
     cfg = cfg.with_values({"search.seed": seed})
     with tempfile.TemporaryDirectory(prefix="rayjob-replay-") as tmp:

@@ -32,6 +32,10 @@ class EpochLog(L.Callback):
             from rayjob.data.stats import print_dataset_stats
 
             print_dataset_stats(datamodule.index)
+            for split, info in getattr(datamodule, "cache_info", {}).items():
+                what = "built" if info.built else "reused"
+                say(f"decoded cache ({split}): {what}, {info.images} images, {info.megabytes:.0f} MiB, "
+                    f"{info.seconds:.1f} s ({info.folder})")  # fmt: skip
         params = sum(p.numel() for p in pl_module.parameters())
         backbone = pl_module.hparams.get("config", {}).get("model", {}).get("backbone", type(pl_module).__name__)
         say(
