@@ -3,6 +3,7 @@
     python benchmarks/search_quality.py [--seeds 3]      # real sweeps on the quickstart data (~40 min)
     python benchmarks/search_quality.py --replay 20      # the same comparison replayed on the oracle's
                                                          # recorded curves (seconds; any number of seeds)
+    python benchmarks/search_quality.py --replay 20 search.reduction_factor=3   # compare a setting
 
 Methods, each on the quickstart config and space with no hand-fed points:
 - rayjob: the default searcher + scheduler (`python -m rayjob.tune`), one sweep per seed;
@@ -65,11 +66,11 @@ def base_alone() -> tuple[float, int, float]:
     return value, load_config(CONFIG).trainer.max_epochs, finished[1]
 
 
-def measure(seeds: int) -> list[Method]:
+def measure(seeds: int, overrides: list[str]) -> list[Method]:
     max_epochs = load_config(CONFIG).trainer.max_epochs
     rayjob, random_fifo, base = Method("rayjob (tpe + asha)"), Method("random + fifo"), Method("base config")
     for seed in range(seeds):
-        rayjob.add(*real_sweep([f"search.seed={seed}"]))
+        rayjob.add(*real_sweep([*overrides, f"search.seed={seed}"]))
         trials = max(1, rayjob.epochs[-1] // max_epochs)
         random_args = ["search.algorithm=random", "search.scheduler=fifo", "search.include_base=false"]
         random_fifo.add(*real_sweep([*random_args, f"search.num_samples={trials}", f"search.seed={seed}"]))
@@ -79,7 +80,7 @@ def measure(seeds: int) -> list[Method]:
     return [rayjob, random_fifo, base]
 
 
-def replayed(seeds: int) -> list[Method]:
+def replayed(seeds: int, overrides: list[str]) -> list[Method]:
     """The same comparison with trials replayed from the oracle's curves (no training)."""
     import ray
 
@@ -87,7 +88,7 @@ def replayed(seeds: int) -> list[Method]:
 
     oracle = load_oracle()
     curves = curve_table(oracle["configs"])
-    cfg = replay_config(load_config(CONFIG), GRID)
+    cfg = replay_config(load_config(CONFIG, overrides), GRID)
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     rayjob, random_fifo = Method("rayjob (tpe + asha), replayed"), Method("random + fifo, replayed")
     for seed in range(seeds):
@@ -118,11 +119,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="real sweeps per method (default 3)")
     parser.add_argument("--replay", type=int, default=0, metavar="N", help="replay N seeds on the oracle's curves")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="settings for rayjob's sweep, e.g. search.reduction_factor=3")  # fmt: skip
     args = parser.parse_args()
-    cfg = load_config(CONFIG)
+    cfg = load_config(CONFIG, args.overrides)
     possible = cfg.search.num_samples * cfg.trainer.max_epochs
     oracle = oracle_value(load_oracle())
-    methods = replayed(args.replay) if args.replay else measure(args.seeds)
+    methods = replayed(args.replay, args.overrides) if args.replay else measure(args.seeds, args.overrides)
     print_table(methods, oracle, possible)
     return 0
 

@@ -126,7 +126,8 @@ def download(src: str, local: Path) -> Path:
     from pyarrow import fs as pafs
 
     fs, inner = filesystem(src)
-    local.parent.mkdir(parents=True, exist_ok=True)
+    is_folder = _call(src, lambda: fs.get_file_info(inner).type) == pafs.FileType.Directory
+    (local if is_folder else local.parent).mkdir(parents=True, exist_ok=True)  # pyarrow makes only subfolders
     local_fs = pafs.LocalFileSystem()
     _call(src, lambda: pafs.copy_files(inner, str(local), source_filesystem=fs, destination_filesystem=local_fs))
     return local

@@ -49,6 +49,16 @@ def tiny_config(tiny_root: Path, tmp_path: Path) -> Callable[..., Config]:
     return build
 
 
+@pytest.fixture
+def ray_tmpdir() -> Iterator[str]:
+    """A short temp folder for a Ray started by a subprocess (RAY_TMPDIR): socket paths have a length limit."""
+    temp_dir = tempfile.mkdtemp(prefix="rj")
+    try:
+        yield temp_dir
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A Ray of our own: local, in its own temp dir, shut down afterwards (never a machine-wide stop)."""

@@ -50,7 +50,8 @@ def free_port() -> int:
 class KillWhen(threading.Thread):
     """Kill (SIGKILL) the process of a Ray actor of ``class_name`` once ``ready()`` holds: a fault from outside.
 
-    The actor's pid is looked up while it starts, so the kill lands within milliseconds of ``ready``.
+    The actor is found among this test's own descendant processes (Ray's workers run as ``ray::<Class>...``),
+    so only a process the test started can be hit, and no dashboard query sits between ``ready`` and the kill.
     ``killed`` holds the pid that was killed (None if the moment never came within ``timeout``).
     """
 
@@ -58,29 +59,39 @@ class KillWhen(threading.Thread):
         super().__init__(daemon=True)
         self.class_name, self.ready, self.timeout = class_name, ready, timeout
         self.killed: int | None = None
-        self.error = ""  # the last failure of the state API, for the test's message
+        self.error = ""  # what was seen when nothing was killed, for the test's message
 
     def run(self) -> None:
         deadline = time.monotonic() + self.timeout
-        pid = None
         while time.monotonic() < deadline:
-            if pid is None:
-                pid = self.find_pid()
-            if pid is not None and self.ready():
-                os.kill(pid, signal.SIGKILL)
-                self.killed = pid
-                return
-            time.sleep(0.02 if pid is not None else 0.2)
+            if self.ready():
+                pids = [pid for pid, command in descendants().items() if command.startswith(f"ray::{self.class_name}")]
+                if pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    self.killed = pids[0]
+                    return
+                self.error = f"ready, but no ray::{self.class_name} process among {sorted(descendants().values())}"
+            time.sleep(0.05)
 
-    def find_pid(self) -> int | None:
-        from ray.util.state import list_actors
 
-        try:
-            alive = list_actors(filters=[("class_name", "=", self.class_name), ("state", "=", "ALIVE")])
-        except Exception as err:  # noqa: BLE001 - the dashboard may still be starting: try again
-            self.error = repr(err)
-            return None
-        return alive[0].pid if alive else None
+def descendants(root: int | None = None) -> dict[int, str]:
+    """{pid: command line} of every live process below ``root`` (this process), read from /proc."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+                commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    found, frontier = {}, [root or os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = commands.get(pid, "")
+                frontier.append(pid)
+    return found
 
 
 def checkpoint_epochs(folder: Path) -> list[int]:

@@ -45,6 +45,7 @@ def s3_server() -> Iterator[dict[str, str]]:
              "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "metricsPort"]  # fmt: skip
     command = [weed_binary(), "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
                f"-s3.port={port}", f"-s3.config={folder / 'identities.json'}", "-master.volumeSizeLimitMB=64",
+               "-volume.max=0",  # volumes as free disk allows: the default of 8 x 64 MB fills up mid-sweep
                *(f"-{name}={free_port()}" for name in ports)]  # fmt: skip
     log = open(folder / "weed.log", "w")  # noqa: SIM115 - closed in finally
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

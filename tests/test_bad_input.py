@@ -119,3 +119,16 @@ def test_unreachable_storage_uri_is_one_line_before_ray(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
     assert_user_error(done, "run.storage_path s3://nobucket/results is not writable: cannot reach")
     assert "AWS_ENDPOINT_URL" in done.stderr
+
+
+def test_ray_temp_folder_too_deep_is_one_line(tmp_path: Path) -> None:
+    import os
+
+    deep = tmp_path / ("x" * 90)
+    deep.mkdir()
+    env = {**os.environ, "RAY_TMPDIR": str(deep)}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run([sys.executable, "-m", "rayjob.tune", f"run.storage_path={tmp_path / 'results'}"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert_user_error(done, "a local Ray could not start")
+    assert "set RAY_TMPDIR to a short folder" in done.stderr

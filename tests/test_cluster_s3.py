@@ -2,17 +2,21 @@
 
 Nodes: a head with 0 CPUs and the `rayjob_driver` resource (the trial drivers' home, as in cluster.yaml)
 and two 1-CPU worker nodes (Ray's own `ray.cluster_utils.Cluster`). Storage: SeaweedFS's S3 API on
-127.0.0.1 (tests/s3_server.py). Mid-sweep a worker node running a trial is removed outright (its raylet
-killed: a spot reclaim) and a fresh node is added; the sweep must finish with every trial, redo at most
-one epoch of the hit trial, use the new node, and leave its deliverables in the bucket.
+127.0.0.1 (tests/s3_server.py). The sweep's driver runs as a subprocess joined to the cluster (as under
+`ray job submit`). Mid-sweep a worker node running a trial is removed outright (its raylet killed: a spot
+reclaim) and a fresh node is added; the sweep must finish with every trial, redo at most one epoch of the
+hit trial, use the new node, and leave its deliverables in the bucket.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +27,7 @@ from helpers import make_image_folder, write_config
 from s3_server import create_bucket, s3_server
 
 from rayjob.config import Config
-from rayjob.storage import download, exists, read_text, upload
+from rayjob.storage import delete, download, exists, read_text, upload, write_text
 
 BUCKET = "rayjob-test"
 COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
@@ -40,23 +44,34 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     monkeypatch.undo()
 
 
+def test_storage_round_trip_on_s3(s3: dict[str, str], tmp_path: Path) -> None:
+    """What every deliverable relies on: folders and files up and down, into folders that do not exist yet."""
+    folder = make_image_folder(tmp_path / "up", COLORS, {"train": 1, "val": 1})
+    upload(folder, f"s3://{BUCKET}/round/data")
+    write_text(f"s3://{BUCKET}/round/note.txt", "hello")
+    assert exists(f"s3://{BUCKET}/round/data/train/red") and read_text(f"s3://{BUCKET}/round/note.txt") == "hello"
+    back = download(f"s3://{BUCKET}/round/data", tmp_path / "new" / "data")
+    assert sorted(p.relative_to(back) for p in back.rglob("*.png")) == sorted(
+        p.relative_to(folder) for p in folder.rglob("*.png")
+    )
+    assert download(f"s3://{BUCKET}/round/note.txt", tmp_path / "a" / "b.txt").read_text() == "hello"
+    delete(f"s3://{BUCKET}/round/note.txt")
+    assert not exists(f"s3://{BUCKET}/round/note.txt")
+
+
 @pytest.fixture
 def cluster(s3: dict[str, str]) -> Iterator[object]:
-    """Head (0 CPUs, drivers) + two 1-CPU workers; this process joins it. Only its own processes are ended."""
-    import ray
+    """Head (0 CPUs, drivers) + two 1-CPU workers. Only its own processes are ended."""
     from ray.cluster_utils import Cluster
 
-    assert not ray.is_initialized()
     temp_dir = tempfile.mkdtemp(prefix="rj")
     head = {"num_cpus": 0, "resources": {"rayjob_driver": 4}, "temp_dir": temp_dir, "include_dashboard": True}
     nodes = Cluster(initialize_head=True, head_node_args=head)
     for _ in range(2):
         nodes.add_node(num_cpus=1)
-    ray.init(address=nodes.address, log_to_driver=False)
     try:
         yield nodes
     finally:
-        ray.shutdown()
         nodes.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
 
@@ -75,61 +90,59 @@ def registered(experiment: str) -> dict[str, list[dict]]:
     return runs
 
 
-class SpotReclaim(threading.Thread):
-    """Once a trial has registered a checkpoint, remove the worker node it runs on and add a new one."""
-
-    def __init__(self, nodes: object, experiment: str) -> None:
-        super().__init__(daemon=True)
-        self.nodes, self.experiment = nodes, experiment
-        self.hit: tuple[str, str] | None = None  # (train run, removed node id)
-        self.added = ""
-
-    def run(self) -> None:
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline and self.hit is None:
-            for run, metrics in registered(self.experiment).items():
+def sweep_with_a_reclaim(nodes: object, experiment: str, command: list[str], log: Path) -> tuple[int, tuple, str]:
+    """Run the sweep's driver against the cluster (as `ray job submit` would). Once a trial has registered
+    a checkpoint, remove the worker node it runs on (raylet killed: a spot reclaim) and add a new one.
+    Returns (exit status, (train run, removed node id) or (), the added node's id)."""
+    env = {**os.environ, "RAY_ADDRESS": nodes.address, "PYTHONUNBUFFERED": "1"}
+    hit: tuple = ()
+    added = ""
+    with open(log, "w") as out:
+        driver = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while driver.poll() is None and time.monotonic() < deadline:
+            for run, metrics in registered(experiment).items() if not hit else ():
                 if 1 <= len(metrics) <= 2:
-                    node_id = metrics[-1]["worker_nodes"]
-                    victim = next(n for n in self.nodes.worker_nodes if n.node_id == node_id)
-                    self.nodes.remove_node(victim, allow_graceful=False)  # the raylet is killed: a reclaim
-                    self.hit = (run, node_id)
-                    self.added = self.nodes.add_node(num_cpus=1).node_id
-                    return
+                    victim = next(n for n in nodes.worker_nodes if n.node_id == metrics[-1]["worker_nodes"])
+                    nodes.remove_node(victim, allow_graceful=False)
+                    hit, added = (run, victim.node_id), nodes.add_node(num_cpus=1).node_id
+                    break
             time.sleep(0.2)
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        return driver.wait(), hit, added
 
 
 def test_sweep_on_three_nodes_with_s3_storage_survives_a_spot_reclaim(
-    cluster: object, tiny_root: Path, tmp_path: Path, tiny_config: Callable[..., Config]
+    cluster: object, tmp_path: Path, tiny_config: Callable[..., Config]
 ) -> None:
-    from rayjob.tune import main
-
     data = make_image_folder(tmp_path / "big", COLORS, {"train": 24, "val": 8})
     upload(data, f"s3://{BUCKET}/datasets/colors")
     experiment = f"s3://{BUCKET}/results/multi"
     cfg = tiny_config(
         data__root=f"s3://{BUCKET}/datasets/colors", data__cache_dir=str(tmp_path / "cache"), data__image_size=32,
+        model__backbone="mobilenet_v3_small",  # small checkpoints: the test is about the path, not accuracy
         scaling__num_workers=1, scaling__cpus_per_worker=1, run__storage_path=f"s3://{BUCKET}/results",
-        run__name="multi", run__max_failures=3, run__checkpoints_to_keep=10, trainer__max_epochs=5,
+        run__name="multi", run__max_failures=3, run__checkpoints_to_keep=10, trainer__max_epochs=4,
         search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}}, search__num_samples=3,
         search__scheduler="fifo", search__driver_resources={"rayjob_driver": 1},
     )  # fmt: skip
-    reclaim = SpotReclaim(cluster, experiment)
-    reclaim.start()
-    assert main(["--config", write_config(cfg, tmp_path)]) == 0
-    reclaim.join(timeout=5)
-    assert reclaim.hit is not None, "no worker node was removed mid-trial"
+    command = [sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)]
+    status, hit, added = sweep_with_a_reclaim(cluster, experiment, command, tmp_path / "sweep.log")
+    output = (tmp_path / "sweep.log").read_text()
+    assert status == 0, output[-4000:]
+    assert hit, "no worker node was removed mid-trial"
 
     from rayjob.sweep.results import read_records
 
     records = read_records(experiment)
     head = cluster.head_node.node_id
-    workers = {n.node_id for n in cluster.worker_nodes} | {reclaim.hit[1]}
+    workers = {n.node_id for n in cluster.worker_nodes} | {hit[1]}
     assert len(records) == 3 and all(r.status == "COMPLETED" for r in records)  # every trial accounted for
     assert all(r.driver_node == head for r in records)  # trial drivers on the head (rayjob_driver)
     assert all(r.worker_nodes in workers and r.worker_nodes != head for r in records)
-    assert any(r.worker_nodes == reclaim.added for r in records)  # the node added afterwards was used
-    hit = registered(experiment)[reclaim.hit[0]]
-    assert sorted(m["epoch"] for m in hit) == [1, 2, 3, 4, 5]  # resumed from its checkpoint, each epoch once
+    assert any(r.worker_nodes == added for r in records)  # the node added afterwards was used
+    assert sorted(m["epoch"] for m in registered(experiment)[hit[0]]) == [1, 2, 3, 4]  # resumed, each epoch once
     assert len(list((tmp_path / "cache" / "datasets").iterdir())) == 1  # the data was copied once (one host)
 
     check_deliverables(experiment, records, tmp_path)

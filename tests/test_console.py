@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,21 +22,22 @@ from rayjob.config import Config
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def environment(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray"), "PYTHONUNBUFFERED": "1"}
+def environment(ray_tmpdir: str) -> dict[str, str]:
+    env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
     return env
 
 
 def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
-    tiny_config: Callable[..., Config], tmp_path: Path
+    tiny_config: Callable[..., Config], tmp_path: Path, ray_tmpdir: str
 ) -> None:
     cfg = tiny_config(search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}, "ema.decay": {"choice": [0.9, 0.99]}},
-                      search__num_samples=10, trainer__max_epochs=3)  # fmt: skip
+                      search__num_samples=10, trainer__max_epochs=3,
+                      run__storage_path=f"{ray_tmpdir}/results")  # short, like the quickstart's  # fmt: skip
     log = tmp_path / "sweep.log"
+    command = [sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)]
     with open(log, "w") as out:
-        done = subprocess.run([sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)],
-                              stdout=out, stderr=subprocess.STDOUT, env=environment(tmp_path), timeout=600)  # fmt: skip
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=environment(ray_tmpdir), timeout=600)
     lines = log.read_text().splitlines()
     assert done.returncode == 0, "\n".join(lines[-40:])
     assert len(lines) <= 80, "\n".join(lines)
@@ -46,12 +50,16 @@ def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
                for line in lines) == 10  # fmt: skip
 
 
-def test_progress_line_is_redrawn_in_place_on_a_terminal(tiny_config: Callable[..., Config], tmp_path: Path) -> None:
+def test_progress_line_is_redrawn_in_place_on_a_terminal(
+    tiny_config: Callable[..., Config], tmp_path: Path, ray_tmpdir: str
+) -> None:
     cfg = tiny_config(search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}}, search__num_samples=2,
                       trainer__max_epochs=2)  # fmt: skip
     command = [sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)]
     leader, follower = pty.openpty()
-    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower, env=environment(tmp_path))
+    # a terminal of 24 x 100, as a real one reports (tqdm draws nothing on a terminal of 0 rows)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower, env=environment(ray_tmpdir))
     os.close(follower)
     output = b""
     deadline = time.monotonic() + 600
@@ -72,4 +80,4 @@ def test_progress_line_is_redrawn_in_place_on_a_terminal(tiny_config: Callable[.
     text = output.decode(errors="replace")
     redraws = [part for part in text.split("\r") if "trials |" in part]
     assert len(redraws) >= 2, text[-3000:]  # the bar was drawn, then redrawn over itself
-    assert re.search(r"\d+/2 trials \|.*\| \d+ epochs/4 max, best", text)
+    assert re.search(r"\d+/2 trials \|.*\| \d+ epochs/4 max, best", text), redraws[-3:]

@@ -44,7 +44,7 @@ def prepare(image: Image.Image, limit: int) -> np.ndarray:
         scale = limit / short
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                              Image.Resampling.BILINEAR, reducing_gap=None)  # fmt: skip
-    return np.asarray(image, dtype=np.uint8)
+    return np.array(image, dtype=np.uint8)  # a writable copy: torch warns on read-only arrays
 
 
 def decode(path: str, limit: int) -> np.ndarray:

@@ -52,7 +52,7 @@ def export_best(outcome: SweepOutcome, out_dir: Path, scratch: Path) -> tuple[Ex
     if best is None:
         return None, "ONNX: no trial has a checkpoint to export."
     try:
-        print(f"exporting the best checkpoint {best.checkpoint}", flush=True)
+        print(f"exporting trial {best.trial_id} to ONNX (checks and latency follow)", flush=True)
         checkpoint = local_copy(best.checkpoint, scratch / "checkpoint")
         metrics = {outcome.metric: best.best, "epoch": best.best_epoch}
         done = export_checkpoint(checkpoint, out_dir, Source(best.checkpoint, best.trial_id, metrics))

@@ -80,7 +80,7 @@ class SweepConsole(Callback):
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.num_samples, unit="trial", ncols=WIDTH, file=sys.stdout, leave=False,
-                            bar_format="{n_fmt}/{total_fmt} trials |{bar:12}| {postfix}")  # fmt: skip
+                            bar_format="{n_fmt}/{total_fmt} trials |{bar:12}| {desc}")  # fmt: skip
 
     def say(self, line: str) -> None:
         line = line[:WIDTH]
@@ -120,7 +120,7 @@ class SweepConsole(Callback):
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
         if self.bar is not None:
             self.bar.n = done
-            self.bar.set_postfix_str(self.progress(now, trials), refresh=True)
+            self.bar.set_description_str(self.progress(now, trials), refresh=True)
         elif now - self.last_progress >= PROGRESS_EVERY_S:
             self.last_progress = now
             self.say(f"progress: {done}/{self.num_samples} trials, {self.progress(now, trials)}")

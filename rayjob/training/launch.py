@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rayjob.config import Config
+from rayjob.errors import RayjobError
 from rayjob.storage import is_uri
 
 _CONNECTED_HERE: list[bool] = []  # set when init_ray connected this process, so shutdown_ray leaves others' Ray alone
@@ -39,7 +40,12 @@ def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
         # A new local Ray turns token authentication on by itself and says so in a 230-column warning;
         # that default is what rayjob wants, so the notice is dropped.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, **quiet)
+        try:
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, **quiet)
+        except OSError as err:  # e.g. a socket path over 107 bytes under a deep temp folder
+            _CONNECTED_HERE.clear()
+            raise RayjobError(f"a local Ray could not start: {err}; set RAY_TMPDIR to a short folder such as "
+                              "/tmp/ray") from None  # fmt: skip
 
 
 def shutdown_ray() -> None:
