@@ -90,27 +90,33 @@ def registered(experiment: str) -> dict[str, list[dict]]:
     return runs
 
 
+def reclaim_a_busy_node(nodes: object, experiment: str) -> tuple[tuple[str, str], str] | None:
+    """If a trial has registered 1-2 checkpoints: remove the worker node it runs on (raylet killed, a spot
+    reclaim), add a fresh one, and return ((train run, removed node id), added node id)."""
+    for run, metrics in registered(experiment).items():
+        if 1 <= len(metrics) <= 2:
+            victim = next(n for n in nodes.worker_nodes if n.node_id == metrics[-1]["worker_nodes"])
+            nodes.remove_node(victim, allow_graceful=False)
+            return (run, victim.node_id), nodes.add_node(num_cpus=1).node_id
+    return None
+
+
 def sweep_with_a_reclaim(nodes: object, experiment: str, command: list[str], log: Path) -> tuple[int, tuple, str]:
-    """Run the sweep's driver against the cluster (as `ray job submit` would). Once a trial has registered
-    a checkpoint, remove the worker node it runs on (raylet killed: a spot reclaim) and add a new one.
+    """Run the sweep's driver against the cluster (as `ray job submit` would) and reclaim one node mid-trial.
+    Nodes are removed and added from this (main) thread: Ray's node start sets signal handlers.
     Returns (exit status, (train run, removed node id) or (), the added node's id)."""
     env = {**os.environ, "RAY_ADDRESS": nodes.address, "PYTHONUNBUFFERED": "1"}
-    hit: tuple = ()
-    added = ""
+    reclaimed = None
     with open(log, "w") as out:
         driver = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + 600
         while driver.poll() is None and time.monotonic() < deadline:
-            for run, metrics in registered(experiment).items() if not hit else ():
-                if 1 <= len(metrics) <= 2:
-                    victim = next(n for n in nodes.worker_nodes if n.node_id == metrics[-1]["worker_nodes"])
-                    nodes.remove_node(victim, allow_graceful=False)
-                    hit, added = (run, victim.node_id), nodes.add_node(num_cpus=1).node_id
-                    break
+            reclaimed = reclaimed or reclaim_a_busy_node(nodes, experiment)
             time.sleep(0.2)
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-        return driver.wait(), hit, added
+    hit, added = reclaimed or ((), "")
+    return driver.wait(), hit, added
 
 
 def test_sweep_on_three_nodes_with_s3_storage_survives_a_spot_reclaim(

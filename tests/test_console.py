@@ -31,8 +31,15 @@ def environment(ray_tmpdir: str) -> dict[str, str]:
 def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
     tiny_config: Callable[..., Config], tmp_path: Path, ray_tmpdir: str
 ) -> None:
-    cfg = tiny_config(search__space={"optim.lr": {"loguniform": [3e-4, 3e-3]}, "ema.decay": {"choice": [0.9, 0.99]}},
-                      search__num_samples=10, trainer__max_epochs=3,
+    space = {  # as many keys as the quickstart's space: the values must fit the width too
+        "optim.lr": {"loguniform": [3e-4, 3e-3]},
+        "ema.decay": {"choice": [0.9, 0.99]},
+        "optim.weight_decay": {"loguniform": [1e-3, 1e-1]},
+        "loss.label_smoothing": {"uniform": [0.0, 0.15]},
+        "data.augment": {"choice": ["none", "basic"]},
+        "data.random_erasing": {"uniform": [0.0, 0.25]},
+    }
+    cfg = tiny_config(search__space=space, search__num_samples=10, trainer__max_epochs=3,
                       run__storage_path=f"{ray_tmpdir}/results")  # short, like the quickstart's  # fmt: skip
     log = tmp_path / "sweep.log"
     command = [sys.executable, "-m", "rayjob.tune", "--config", write_config(cfg, tmp_path)]
@@ -46,8 +53,8 @@ def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
     assert re.fullmatch(r"val/acc_top1 \d\.\d{4}", lines[-1])
     assert lines[0].startswith("sweep tiny: 10 trials x up to 3 epochs")
     assert sum(" started" in line for line in lines) == 10 and sum("(base config)" in line for line in lines) == 1
-    assert sum(re.search(r" (completed 3 epochs|stopped by the scheduler at epoch \d)$", line) is not None
-               for line in lines) == 10  # fmt: skip
+    ended = r" (completed 3 epochs|stopped by the scheduler at epoch \d), best val/acc_top1 \d\.\d{4}$"
+    assert sum(re.search(ended, line) is not None for line in lines) == 10
 
 
 def test_progress_line_is_redrawn_in_place_on_a_terminal(

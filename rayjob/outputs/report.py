@@ -126,15 +126,9 @@ def parameter_importance(records: list[TrialRecord], cfg: Config) -> tuple[dict[
     judged = [(r, v) for r, v in judged if v is not None]
     varied = [k for k in cfg.search.space if len({repr(r.params.get(k)) for r, _ in judged}) > 1]
     if len(judged) < MIN_TRIALS_FOR_IMPORTANCE or not varied:
-        return (
-            {},
-            epoch,
-            len(judged),
-            (
-                f"it needs at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials whose searched values differ; "
-                f"this sweep has {len(judged)}"
-            ),
-        )
+        why = (f"it needs at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials whose searched values differ; "
+               f"this sweep has {len(judged)}")  # fmt: skip
+        return {}, epoch, len(judged), why
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = optuna_distributions(cfg)
     study = optuna.create_study(direction="maximize" if cfg.search.mode == "max" else "minimize")

@@ -1,15 +1,19 @@
 """The sweep's own console: a header, one line per trial event, and a progress line.
 
-Readable in a terminal and in ``ray job logs``: at most ~100 columns, no colors. On a terminal the
-progress line is a tqdm bar redrawn in place (event lines print above it); in a log it is printed
-every ``PROGRESS_EVERY_S`` seconds. ``--verbose`` adds Ray Tune's own status tables and every
-trial's output; errors and warnings from trials are shown either way.
+Readable in a terminal and in ``ray job logs``: at most ~100 columns, no colors. Trial events are
+started (with its values), diverged, errored, and stopped by the scheduler or completed (with the
+trial's best metric); per-epoch progress is the progress line, not a line per epoch, so a sweep's log
+grows with its trials, not its epochs. On a terminal the progress line is a tqdm bar redrawn in place
+(event lines print above it); in a log it is printed every ``PROGRESS_EVERY_S`` seconds.
+``--verbose`` adds Ray Tune's own status tables and every trial's output; errors and warnings from
+trials are shown either way.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -31,13 +35,22 @@ def short_values(values: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def wrapped(label: str, text: str) -> str:
+    """``label`` + ``text`` in lines of at most WIDTH columns, continuation lines indented under the text
+    (a single word longer than that, such as a path, stays whole)."""
+    return textwrap.fill(text, WIDTH, initial_indent=label, subsequent_indent=" " * len(label),
+                         break_long_words=False, break_on_hyphens=False)  # fmt: skip
+
+
+def metric_text(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else str(value)
+
+
 def clock(seconds: float) -> str:
     seconds = max(0, int(seconds))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else (f"{seconds // 60}:{seconds % 60:02d}")
-    )
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> None:
@@ -46,15 +59,16 @@ def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> 
     resources = ", ".join(f"{v:g} {k}" for k, v in per_trial.items())
     workers = "in-process" if cfg.scaling.num_workers == 0 else f"{cfg.scaling.num_workers} Ray Train worker(s)"
     lines = [
-        f"sweep {cfg.run.name}: {cfg.search.num_samples} trials x up to {cfg.trainer.max_epochs} epochs, "
-        f"{cfg.search.algorithm} + {cfg.search.scheduler}, metric {cfg.search.metric} ({cfg.search.mode})",
-        f"  data     {data}",
-        f"  space    {', '.join(cfg.search.space)}",
-        f"  trials   {workers} on {cfg.trainer.accelerator}; each needs {resources}; {concurrency} at a time",
-        f"  storage  {cfg.run.storage_path}/{cfg.run.name}",
-    ]
-    for line in lines:
-        print(line[:WIDTH], flush=True)
+        wrapped(f"sweep {cfg.run.name}: ", f"{cfg.search.num_samples} trials x up to {cfg.trainer.max_epochs} "
+                f"epochs, {cfg.search.algorithm} + {cfg.search.scheduler}, metric {cfg.search.metric} "
+                f"({cfg.search.mode})"),
+        wrapped("  data     ", str(data)),
+        wrapped("  space    ", ", ".join(cfg.search.space)),
+        wrapped("  trials   ", f"{workers} on {cfg.trainer.accelerator}; each needs {resources}; "
+                f"{concurrency} at a time"),
+        wrapped("  storage  ", f"{cfg.run.storage_path}/{cfg.run.name}"),
+    ]  # fmt: skip
+    print("\n".join(lines), flush=True)
 
 
 class SweepConsole(Callback):
@@ -93,21 +107,16 @@ class SweepConsole(Callback):
         base = " (base config)" if self.base is not None and trial.config == self.base else ""
         self.say(f"{trial.trial_id} started{base}: {short_values(trial.config)}")
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        epoch = int(result.get("epoch", 0))
-        value = result.get(self.metric)
-        text = f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else str(value)
-        self.say(f"{trial.trial_id} epoch {epoch}/{self.max_epochs}  {self.metric} {text}")
-
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         epoch = int(last.get("epoch", 0))
+        best = f", best {self.metric} {metric_text(trial.metric_analysis.get(self.metric, {}).get(self.mode))}"
         if last.get("diverged") == 1.0:
             self.say(f"{trial.trial_id} diverged at epoch {epoch} (loss NaN/inf); the sweep goes on")
         elif epoch < self.max_epochs:
-            self.say(f"{trial.trial_id} stopped by the scheduler at epoch {epoch}")
+            self.say(f"{trial.trial_id} stopped by the scheduler at epoch {epoch}{best}")
         else:
-            self.say(f"{trial.trial_id} completed {epoch} epochs")
+            self.say(f"{trial.trial_id} completed {epoch} epochs{best}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         reason = str(getattr(trial, "error_message", None) or "see the error file").strip().splitlines()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
@@ -25,7 +23,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     from rayjob.sweep.resources import trial_concurrency, trial_needs, trial_resources
     from rayjob.sweep.tracking import tracking_callbacks
     from rayjob.sweep.trial import run_trial
-    from rayjob.sweep.tuner import fit, make_tuner, trial_base
+    from rayjob.sweep.tuner import fit, make_tuner, silence_tune_output, trial_base
     from rayjob.training.launch import cluster_gpus, init_ray, on_remote_cluster, resolve_devices
 
     cfg = resolve_paths(cfg)  # trials run in their own working directories
@@ -39,7 +37,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     console = SweepConsole(cfg, base)
     all_callbacks = [*tracking_callbacks(cfg, experiment), console]  # a missing key fails before Ray starts
     if not verbose:
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: no Tune tables or boxes; the console reports
+        silence_tune_output()
 
     if not restoring:
         write_run_config(cfg, experiment)

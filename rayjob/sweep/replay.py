@@ -10,7 +10,6 @@ Tune's simulator backend works this way.)
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -58,9 +57,9 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int) -> list[ReplayedTrial]:
     import numpy as np
     from ray import tune
 
-    from rayjob.sweep.tuner import build_tune_config
+    from rayjob.sweep.tuner import build_tune_config, silence_tune_output
 
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # verbose=0 then prints nothing
+    silence_tune_output()
     np.random.seed(seed)  # ASHA draws each trial's bracket from numpy's global generator
     cfg = cfg.with_values({"search.seed": seed})
     with tempfile.TemporaryDirectory(prefix="rayjob-replay-") as tmp:

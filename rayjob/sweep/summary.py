@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rayjob.layout import TRIALS_CSV
 from rayjob.outputs.report import base_comparison
 from rayjob.storage import join
+from rayjob.sweep.console import short_values, wrapped
 from rayjob.sweep.results import SweepOutcome
 
 
@@ -31,12 +30,8 @@ def print_summary(outcome: SweepOutcome, num_samples: int, elapsed: float, table
     if best is None:
         print(f"no trial reported {outcome.metric} with a checkpoint")
         return
-    print(f"best trial     {best.trial_id} (epoch {best.best_epoch}): {shorten(best.params)}")
+    print(wrapped("best trial     ", f"{best.trial_id} (epoch {best.best_epoch}): {short_values(best.params)}"))
     comparison = base_comparison(outcome)
     if comparison:
         print(f"vs base        {comparison}")
     print(f"checkpoint     {best.checkpoint}", flush=True)
-
-
-def shorten(params: dict[str, Any]) -> str:
-    return "  ".join(f"{k}={f'{v:.4g}' if isinstance(v, float) else v}" for k, v in params.items())

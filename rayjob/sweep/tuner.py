@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,12 @@ def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None) ->
         reuse_actors=cfg.scaling.num_workers == 0,  # in-process trials: no new process per trial
         trial_dirname_creator=lambda trial: trial_dir_name(trial.trial_id),
     )
+
+
+def silence_tune_output() -> None:
+    """With ``verbose=0`` and Ray's old output engine Tune prints no tables or boxes: rayjob's console reports.
+    Read by Ray when the Tuner runs, so it is set before ``fit``."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
 
 
 def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
