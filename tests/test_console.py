@@ -88,3 +88,58 @@ def test_progress_line_is_redrawn_in_place_on_a_terminal(
     redraws = [part for part in text.split("\r") if "trials |" in part]
     assert len(redraws) >= 2, text[-3000:]  # the bar was drawn, then redrawn over itself
     assert re.search(r"\d+/2 trials \|.*\| \d+ epochs/4 max, best", text), redraws[-3:]
+
+
+WORKER_ENDED_BY_SIGTERM = """
+import os, signal, sys, threading, time
+import ray
+from rayjob.training.launch import init_ray
+
+@ray.remote
+class Trial:
+    def finish(self):
+        print("trial says hello", flush=True)
+        print("WARNING: a real warning", file=sys.stderr, flush=True)
+        threading.Thread(target=time.sleep, args=(3,)).start()  # the exit waits for it...
+        killer = lambda: (time.sleep(1), os.kill(os.getpid(), signal.SIGTERM))  # ...and Ray's SIGTERM comes
+        threading.Thread(target=killer, daemon=True).start()
+        ray.actor.exit_actor()
+
+init_ray(num_cpus=1)
+try:
+    ray.get(Trial.remote().finish.remote())
+except ray.exceptions.ActorDiedError:
+    pass
+time.sleep(6)  # the worker's last lines reach the driver
+print("driver done")
+"""
+
+
+def test_worker_output_is_shown_but_not_the_traceback_of_a_sigterm_from_ray(tmp_path: Path, ray_tmpdir: str) -> None:
+    # A stopped trial's process that is slow to exit gets Ray's SIGTERM, and Python prints the SystemExit
+    # as "Exception ignored in <module 'threading'>" with a 135-column path: seen in a CI sweep log.
+    script = tmp_path / "driver.py"
+    script.write_text(WORKER_ENDED_BY_SIGTERM)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=environment(ray_tmpdir),
+                          timeout=300)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "trial says hello" in output and "WARNING: a real warning" in output
+    assert "Traceback" not in output and "SystemExit" not in output and "sigterm_handler" not in output, output
+    assert "driver done" in output
+
+
+def test_a_sigterm_traceback_split_over_two_batches_is_dropped_whole() -> None:
+    from rayjob.training.worker_logs import SigtermTracebackFilter
+
+    keep = SigtermTracebackFilter()
+    first = ["epoch 3 done", "Exception ignored in: <module 'threading'>", "Traceback (most recent call last):",
+             '  File "threading.py", line 1590, in _shutdown', "    lock.acquire()",
+             '  File "ray/_private/worker.py", line 1063, in sigterm_handler']  # fmt: skip
+    second = ["    raise_sys_exit_with_custom_error_message(", "SystemExit: 1", "after"]
+    assert keep(7, first) == ["epoch 3 done"]
+    assert keep(8, ["Traceback (most recent call last):", "ValueError: a real error"]) == [
+        "Traceback (most recent call last):",
+        "ValueError: a real error",
+    ]
+    assert keep(7, second) == ["after"]

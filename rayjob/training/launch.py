@@ -15,6 +15,7 @@ from typing import Any
 from rayjob.config import Config
 from rayjob.errors import RayjobError
 from rayjob.storage import is_uri
+from rayjob.training.worker_logs import filter_forwarded_logs
 
 _CONNECTED_HERE: list[bool] = []  # set when init_ray connected this process, so shutdown_ray leaves others' Ray alone
 
@@ -23,8 +24,9 @@ def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
     """Join the cluster in ``RAY_ADDRESS`` (as under ``ray job submit``), else start a local Ray.
     A Ray this process already joined (a notebook, a test) is used as it is.
 
-    The dashboard (``ray[default]``) matters: without it, placement groups of trials that ASHA
-    stops are not cleaned up and later trials wait for resources forever.
+    Worker output is forwarded here with ``log_to_driver``, less the tracebacks of Ray's own SIGTERMs
+    (``rayjob.training.worker_logs``). The dashboard (``ray[default]``) matters: without it, placement
+    groups of trials that ASHA stops are not cleaned up and later trials wait for resources forever.
     """
     import logging
 
@@ -46,6 +48,8 @@ def init_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
             _CONNECTED_HERE.clear()
             raise RayjobError(f"a local Ray could not start: {err}; set RAY_TMPDIR to a short folder such as "
                               "/tmp/ray") from None  # fmt: skip
+    if log_to_driver:
+        filter_forwarded_logs()  # Ray's SIGTERM of a process it ends is not the trial's error
 
 
 def shutdown_ray() -> None:
