@@ -26,6 +26,8 @@ def test_best_trial_needs_a_checkpoint_and_ignores_record_order() -> None:
     a, b, c = record("a", 0.9), record("b", 0.9), record("c", 0.99, checkpoint="")
     assert best_trial([b, a, c], "max") is a and best_trial([a, b, c], "max") is a  # c has nothing to export
     assert best_trial([record("x", None)], "max") is None
+    base = record("z", 0.9, is_base=True)  # a tie with the base config is not a better config
+    assert best_trial([a, b, base], "max") is base and best_trial([a, record("y", 0.91), base], "max").trial_id == "y"
 
 
 def test_records_keep_their_types_through_the_table(tmp_path: Path) -> None:

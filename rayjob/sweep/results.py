@@ -73,8 +73,9 @@ class SweepOutcome:
 
 def best_trial(records: list[TrialRecord], mode: str) -> TrialRecord | None:
     """The one definition of the best trial: best metric among trials with a checkpoint to show for it;
-    of equals, the smallest trial id (the same answer whatever order the records come in)."""
-    candidates = sorted((r for r in records if r.checkpoint), key=lambda r: r.trial_id)
+    of equals, the base trial (a searched point that only ties it found nothing better), then the smallest
+    trial id (the same answer whatever order the records come in)."""
+    candidates = sorted((r for r in records if r.checkpoint), key=lambda r: (not r.is_base, r.trial_id))
     return best_of(candidates, lambda r: r.best, mode)
 
 
