@@ -105,7 +105,8 @@ class SweepConsole(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         base = " (base config)" if self.base is not None and trial.config == self.base else ""
-        self.say(f"{trial.trial_id} started{base}: {short_values(trial.config)}")
+        line = f"{trial.trial_id} started{base}: {short_values(trial.config)}"
+        self.say(textwrap.shorten(line, WIDTH, placeholder=" ..."))  # whole values; all are in trials.csv
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
