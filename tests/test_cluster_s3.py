@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_image_folder, write_config
+from helpers import free_port, make_image_folder, write_config
 from s3_server import create_bucket, s3_server
 
 from rayjob.config import Config
@@ -65,7 +65,8 @@ def cluster(s3: dict[str, str]) -> Iterator[object]:
     from ray.cluster_utils import Cluster
 
     temp_dir = tempfile.mkdtemp(prefix="rj")
-    head = {"num_cpus": 0, "resources": {"rayjob_driver": 4}, "temp_dir": temp_dir, "include_dashboard": True}
+    head = {"num_cpus": 0, "resources": {"rayjob_driver": 4}, "temp_dir": temp_dir, "include_dashboard": True,
+            "dashboard_port": free_port()}  # not 8265: another Ray on this machine may hold it  # fmt: skip
     nodes = Cluster(initialize_head=True, head_node_args=head)
     for _ in range(2):
         nodes.add_node(num_cpus=1)
