@@ -12,6 +12,7 @@ import argparse
 import time
 
 import torch
+from timing import ROOT
 from torch import nn
 
 from rayjob.config import load_config
@@ -22,7 +23,7 @@ from rayjob.model.backbones import build_backbone
 
 def plain_epochs(backbone: str, epochs: int, overrides: list[str] | None = None) -> tuple[float, float]:
     """Train ``epochs`` epochs; return (seconds per epoch, final val top-1)."""
-    cfg = load_config("configs/quickstart.yaml", [f"model.backbone={backbone}", *(overrides or [])])
+    cfg = load_config(str(ROOT / "configs" / "quickstart.yaml"), [f"model.backbone={backbone}", *(overrides or [])])
     torch.manual_seed(cfg.trainer.seed)
     data = ImageDataModule(cfg.data, resolve_root(cfg.data))
     model = build_backbone(backbone, data.num_classes)
