@@ -67,8 +67,8 @@ def main() -> int:
         }
     post_hook = float(re.findall(r"post-hook\s+([\d.]+) s", done.stdout)[-1])
     sweep_wall = wall - post_hook
-    minutes, seconds = re.findall(r"Total running time: (?:(\d+)min )?(\d+)s", done.stdout)[-1]
-    tune_running = 60 * int(minutes or 0) + int(seconds)
+    # the summary's "epochs ... ; N s": from after imports and config to the end of the sweep (Ray included)
+    sweep_call = float(re.findall(r"^epochs .*; (\d+) s$", done.stdout, flags=re.MULTILINE)[-1])
 
     concurrency = min(len(rows), int(1 / max(1e-9, cfg.scaling.cpus_per_worker) * _cpus()))
     epochs_by_backbone: dict[str, int] = defaultdict(int)
@@ -87,8 +87,8 @@ def main() -> int:
     print(f"overhead ratio                                 {sweep_wall / ideal:7.2f} x  (target <= 1.5)")
     print(f"then the post-hook (plots, ONNX export + checks, report) {post_hook:.1f} s; whole command {wall:.1f} s")
     print("where the sweep's wall time went:")
-    print(f"  driver start: imports, data check, Ray start   {sweep_wall - tune_running:6.1f} s")
-    print(f"  Tune running time                              {tune_running:6.1f} s")
+    print(f"  process start: imports, config                 {sweep_wall - sweep_call:6.1f} s")
+    print(f"  the sweep: data check, Ray start, trials, stop {sweep_call:6.1f} s")
     print(f"  first epoch of a trial (incl. trial setup)     median {statistics.median(first_iters):5.2f} s")
     if later_iters:
         print(f"  later epochs (train + val + checkpoint)        median {statistics.median(later_iters):5.2f} s")
