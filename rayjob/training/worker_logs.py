@@ -9,7 +9,6 @@ Those tracebacks are dropped here; every other line, errors and warnings include
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 _MARK = "in sigterm_handler"  # the frame of Ray's handler, in every such traceback
@@ -50,8 +49,8 @@ class SigtermTracebackFilter:
         return len(lines)
 
 
-def filter_forwarded_logs(keep: Callable[[Any, list[str]], list[str]] | None = None) -> bool:
-    """Route the worker lines Ray forwards to this driver through ``keep`` (default: drop SIGTERM tracebacks).
+def filter_forwarded_logs() -> bool:
+    """Route the worker lines Ray forwards to this driver through a ``SigtermTracebackFilter``.
 
     Wraps the handler ``ray.init(log_to_driver=True)`` registered; returns False (and changes nothing)
     when this Ray has no such handler, e.g. a Ray whose internals moved.
@@ -60,7 +59,7 @@ def filter_forwarded_logs(keep: Callable[[Any, list[str]], list[str]] | None = N
         from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
     except ImportError:
         return False
-    keep = keep or SigtermTracebackFilter()
+    keep = SigtermTracebackFilter()
     found = [handle for name, handle in getattr(dispatcher, "handlers", []) if name == "ray_print_logs"]
     if len(found) != 1:
         return False
