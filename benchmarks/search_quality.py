@@ -88,7 +88,7 @@ def replayed(seeds: int, overrides: list[str]) -> list[Method]:
 
     oracle = load_oracle()
     curves = curve_table(oracle["configs"])
-    cfg = replay_config(load_config(CONFIG, overrides), GRID)
+    cfg = replay_config(load_config(CONFIG, overrides), GRID, oracle["fixed"])
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     rayjob, random_fifo = Method("rayjob (tpe + asha), replayed"), Method("random + fifo, replayed")
     for seed in range(seeds):

@@ -22,7 +22,8 @@ CHANCE = 0.1  # ten digit classes
 
 
 def quickstart(**values: object) -> Config:
-    return replay_config(load_config(ROOT / "configs" / "quickstart.yaml"), ORACLE["grid"]).with_values(values)
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml")
+    return replay_config(cfg, ORACLE["grid"], ORACLE["fixed"]).with_values(values)
 
 
 def test_tpe_concentrates_on_the_good_region(local_ray: None) -> None:

@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rayjob.config import Config
@@ -30,18 +31,30 @@ def curve_table(configs: list[dict[str, Any]]) -> Curves:
     return {curve_key(c["params"]): list(c["curve"]) for c in configs}
 
 
-def replay_config(cfg: Config, grid: dict[str, list[Any]]) -> Config:
-    """``cfg`` searching exactly the recorded grid (every key a ``choice``), so every sample has a curve."""
-    return cfg.with_values({"search.space": {key: {"choice": values} for key, values in grid.items()}})
+def replay_config(cfg: Config, grid: dict[str, list[Any]], fixed: dict[str, Any]) -> Config:
+    """``cfg`` searching exactly the recorded grid (every key a ``choice``), so every sample has a curve,
+    with the ``fixed`` values the curves were recorded with (the LR warmup decides the first rung)."""
+    return cfg.with_values({**fixed, "search.space": {key: {"choice": values} for key, values in grid.items()}})
 
 
 def replay_trial(sample: dict[str, Any], curves: Curves, metric: str) -> None:
-    """The Tune trainable: report the recorded curve of ``sample``, one epoch per report."""
+    """The Tune trainable: report the recorded curve of ``sample``, one epoch per report.
+
+    Each report carries a checkpoint holding the epoch, so a trial the scheduler pauses at a rung resumes
+    where it stopped, as a training trial does."""
     import ray.tune
 
     started = time.time()
-    for epoch, value in enumerate(curves[curve_key(sample)], start=1):
-        ray.tune.report({metric: value, "epoch": epoch, "started_at": started})
+    done = 0
+    if (checkpoint := ray.tune.get_checkpoint()) is not None:
+        with checkpoint.as_directory() as folder:
+            done, started = json.loads((Path(folder) / "replay.json").read_text())
+    curve = curves[curve_key(sample)]
+    for epoch in range(done + 1, len(curve) + 1):
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "replay.json").write_text(json.dumps([epoch, started]))
+            result = {metric: curve[epoch - 1], "epoch": epoch, "started_at": started}
+            ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(folder))
 
 
 @dataclass

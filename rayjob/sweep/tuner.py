@@ -7,9 +7,11 @@
   trials are not near-duplicates. ``search.algorithm: random`` is the honest baseline.
 - The base trial: the config's own values are the first trial and are never stopped early, so a sweep
   ends at least as good as not sweeping, and the summary can say by how much it beat its base.
-- Scheduler: ASHA on the epoch counter. Its first rung is never inside the LR warmup (a trial judged
-  while its LR still ramps up says little about where it ends); ``search.brackets`` > 1 hedges against
-  stopping slow starters. A rung compares the EMA validation metric (validation runs on EMA weights).
+- Scheduler: ASHA on the epoch counter (``sweep.asha.QuorumASHA``: a rung ranks a trial only once it
+  holds ``reduction_factor`` results; until then the trial is paused). Its first rung is never inside the
+  LR warmup (a trial judged while its LR still ramps up says little about where it ends);
+  ``search.brackets`` > 1 hedges against stopping slow starters. A rung compares the EMA validation
+  metric (validation runs on EMA weights).
 """
 
 from __future__ import annotations
@@ -20,28 +22,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
+from ray.tune.schedulers import TrialScheduler
 
 from rayjob.config import Config
 from rayjob.layout import STUDY_FILE, run_dir, trial_dir_name
 from rayjob.storage import is_uri
+from rayjob.sweep.asha import PauseAwareLimiter, QuorumASHA
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
-
-
-class BaseKeepingASHA(AsyncHyperBandScheduler):
-    """ASHA that records the base trial in its rungs like any other but never stops it early."""
-
-    def __init__(self, keep: dict[str, Any] | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.keep = keep
-
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        action = super().on_trial_result(tune_controller, trial, result)
-        ended = result.get(self._time_attr, 0) >= self._max_t
-        if self.keep is not None and trial.config == self.keep and not ended:
-            return TrialScheduler.CONTINUE
-        return action
 
 
 def build_scheduler(cfg: Config) -> TrialScheduler:
@@ -49,8 +37,9 @@ def build_scheduler(cfg: Config) -> TrialScheduler:
 
     if cfg.search.scheduler == "fifo":
         return FIFOScheduler()
-    return BaseKeepingASHA(
+    return QuorumASHA(
         base_point(cfg) if cfg.search.include_base else None,
+        cfg.search.num_samples,
         time_attr="epoch",  # not training_iteration: an epoch redone after a restart is still that epoch
         max_t=cfg.trainer.max_epochs,
         grace_period=grace_period(cfg),
@@ -96,13 +85,14 @@ def build_searcher(cfg: Config, study_file: Path | None) -> Any:
 def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None) -> Any:
     from ray import tune
 
+    scheduler = build_scheduler(cfg)
+    quorum = scheduler if isinstance(scheduler, QuorumASHA) else None
     return tune.TuneConfig(
         metric=cfg.search.metric,
         mode=cfg.search.mode,
-        search_alg=build_searcher(cfg, study_file),
-        scheduler=build_scheduler(cfg),
+        search_alg=PauseAwareLimiter(build_searcher(cfg, study_file), concurrency, quorum),
+        scheduler=scheduler,
         num_samples=cfg.search.num_samples,
-        max_concurrent_trials=concurrency,
         reuse_actors=cfg.scaling.num_workers == 0,  # in-process trials: no new process per trial
         trial_dirname_creator=lambda trial: trial_dir_name(trial.trial_id),
     )
