@@ -1,10 +1,11 @@
 """The sweep's own console: a header, one line per trial event, and a progress line.
 
 Readable in a terminal and in ``ray job logs``: at most ~100 columns, no colors. Trial events are
-started (with its values), diverged, errored, and stopped by the scheduler or completed (with the
-trial's best metric); per-epoch progress is the progress line, not a line per epoch, so a sweep's log
-grows with its trials, not its epochs. On a terminal the progress line is a tqdm bar redrawn in place
-(event lines print above it); in a log it is printed every ``PROGRESS_EVERY_S`` seconds.
+started (with its values), paused on a rung and resumed, diverged, errored, and stopped by the
+scheduler or completed (with the trial's best metric); per-epoch progress is the progress line, not a
+line per epoch, so a sweep's log grows with its trials, not its epochs. On a terminal the progress line
+is a tqdm bar redrawn in place (event lines print above it); in a log it is printed every
+``PROGRESS_EVERY_S`` seconds.
 ``--verbose`` adds Ray Tune's own status tables and every trial's output; errors and warnings from
 trials are shown either way.
 """
@@ -84,6 +85,7 @@ class SweepConsole(Callback):
         self.started = time.monotonic()
         self.last_progress = self.started
         self.bar: Any = None
+        self.paused: set[str] = set()  # trials announced as waiting on their rung
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment; the bar stays here
         return {**self.__dict__, "bar": None}
@@ -104,6 +106,11 @@ class SweepConsole(Callback):
             print(line, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.paused:  # ranked into its rung's top: goes on from its checkpoint
+            self.paused.discard(trial.trial_id)
+            epoch = int((trial.last_result or {}).get("epoch", 0))
+            self.say(f"{trial.trial_id} resumed after epoch {epoch}: in the top of its rung")
+            return
         base = " (base config)" if self.base is not None and trial.config == self.base else ""
         line = f"{trial.trial_id} started{base}: {short_values(trial.config)}"
         self.say(textwrap.shorten(line, WIDTH, placeholder=" ..."))  # whole values; all are in trials.csv
@@ -126,6 +133,11 @@ class SweepConsole(Callback):
         print(f"  full traceback: {where}", flush=True)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        for trial in trials:
+            if trial.status == "PAUSED" and trial.trial_id not in self.paused:
+                self.paused.add(trial.trial_id)
+                epoch = int((trial.last_result or {}).get("epoch", 0))
+                self.say(f"{trial.trial_id} paused at epoch {epoch}: too few results on its rung to rank it yet")
         now = time.monotonic()
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
         if self.bar is not None:
