@@ -145,3 +145,13 @@ def test_a_sigterm_traceback_split_over_two_batches_is_dropped_whole() -> None:
         "ValueError: a real error",
     ]
     assert keep(7, second) == ["after"]
+
+
+def test_tunes_restore_notice_is_dropped_but_other_lines_stay() -> None:
+    """A promoted trial resumed in a new process makes Tune log a 150-column notice; the console says "resumed"."""
+    from rayjob.training.worker_logs import without_restore_notices
+
+    notice = ("Restored on 192.0.2.2 from checkpoint: Checkpoint(filesystem=local, path=/tmp/r/quickstart/"
+              "trial-1fe56a62/checkpoint_000000)")  # fmt: skip
+    lines = [notice, "epoch 2 done", "warning: Restored weights look odd"]
+    assert without_restore_notices(lines) == ["epoch 2 done", "warning: Restored weights look odd"]

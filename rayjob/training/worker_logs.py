@@ -1,18 +1,30 @@
-"""What the driver shows of its Ray workers' output: all of it, less the tracebacks of a SIGTERM from Ray.
+"""What the driver shows of its Ray workers' output: all of it, less the tracebacks of a SIGTERM from Ray
+(and, in a sweep's plain console, Tune's notice that a trial was restored from its checkpoint).
 
 Ray ends a process it no longer needs (a trial the scheduler stopped, the workers at the end of a sweep)
 with SIGTERM, and its handler raises ``SystemExit`` in whatever the process was doing. When that was
 interpreter shutdown (joining threads, finalizers), Python prints the exit as an "Exception ignored"
 traceback, which Ray forwards to the driver: a dozen lines and a 135-column path for a trial that is fine.
 Those tracebacks are dropped here; every other line, errors and warnings included, is shown as before.
+
+A trial the scheduler paused on a rung and then promoted resumes from its checkpoint; when it lands in a
+new process, Tune logs ``Restored on <ip> from checkpoint: Checkpoint(...)`` there before rayjob's code
+runs and can quiet it (a 150-column line). The sweep console already says ``<trial> resumed after epoch
+N``, so without ``--verbose`` that notice is dropped too.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _MARK = "in sigterm_handler"  # the frame of Ray's handler, in every such traceback
 _STARTS = ("Traceback (most recent call last)", "Exception ignored in")
+_RESTORED = re.compile(r"Restored on \S+ from checkpoint: ")  # ray.tune.trainable.Trainable.restore's INFO line
+
+
+def without_restore_notices(lines: list[str]) -> list[str]:
+    return [line for line in lines if not _RESTORED.search(line)]
 
 
 class SigtermTracebackFilter:
@@ -49,8 +61,9 @@ class SigtermTracebackFilter:
         return len(lines)
 
 
-def filter_forwarded_logs() -> bool:
-    """Route the worker lines Ray forwards to this driver through a ``SigtermTracebackFilter``.
+def filter_forwarded_logs(hide_restores: bool = False) -> bool:
+    """Route the worker lines Ray forwards to this driver through a ``SigtermTracebackFilter`` (and
+    ``without_restore_notices`` with ``hide_restores``).
 
     Wraps the handler ``ray.init(log_to_driver=True)`` registered; returns False (and changes nothing)
     when this Ray has no such handler, e.g. a Ray whose internals moved.
@@ -67,6 +80,8 @@ def filter_forwarded_logs() -> bool:
 
     def filtered(data: dict[str, Any]) -> None:
         lines = keep(data.get("pid"), list(data.get("lines") or []))
+        if hide_restores:
+            lines = without_restore_notices(lines)
         if lines:
             show({**data, "lines": lines})
 
