@@ -1,6 +1,6 @@
 """What the sweep's search finds per unit of compute, against the base config, random search and an oracle.
 
-    python benchmarks/search_quality.py [--seeds 3]      # real sweeps on the quickstart data (~40 min)
+    python benchmarks/search_quality.py [--seeds 3]      # real sweeps on the quickstart data (22-40 min)
     python benchmarks/search_quality.py --replay 20      # the same comparison replayed on the oracle's
                                                          # recorded curves (seconds; any number of seeds)
     python benchmarks/search_quality.py --replay 20 search.reduction_factor=3   # compare a setting
