@@ -53,7 +53,8 @@ def build_searcher(cfg: Config, study_file: Path | None) -> Any:
     import warnings
 
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
+
+    from rayjob.sweep.optuna_search import EpochStepOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -71,7 +72,7 @@ def build_searcher(cfg: Config, study_file: Path | None) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         storage = JournalStorage(JournalFileBackend(str(study_file)))
-    return OptunaSearch(
+    return EpochStepOptunaSearch(
         space=optuna_distributions(cfg),
         metric=search.metric,
         mode=search.mode,
