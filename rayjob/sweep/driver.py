@@ -41,7 +41,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
 
     if not restoring:
         write_run_config(cfg, experiment)
-    init_ray(log_to_driver=True, hide_restores=not verbose)  # the console says "resumed" itself
+    init_ray(log_to_driver=True, hide_ray_notices=not verbose)  # the console reports trials itself
     import ray
 
     cluster = ray.cluster_resources()

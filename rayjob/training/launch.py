@@ -20,14 +20,14 @@ from rayjob.training.worker_logs import filter_forwarded_logs
 _CONNECTED_HERE: list[bool] = []  # set when init_ray connected this process, so shutdown_ray leaves others' Ray alone
 
 
-def init_ray(num_cpus: int | None = None, log_to_driver: bool = True, hide_restores: bool = False) -> None:
+def init_ray(num_cpus: int | None = None, log_to_driver: bool = True, hide_ray_notices: bool = False) -> None:
     """Join the cluster in ``RAY_ADDRESS`` (as under ``ray job submit``), else start a local Ray.
     A Ray this process already joined (a notebook, a test) is used as it is.
 
     Worker output is forwarded here with ``log_to_driver``, less the tracebacks of Ray's own SIGTERMs
-    and, with ``hide_restores``, Tune's notices of trials restored from a checkpoint
-    (``rayjob.training.worker_logs``). The dashboard (``ray[default]``) matters: without it, placement
-    groups of trials that ASHA stops are not cleaned up and later trials wait for resources forever.
+    and, with ``hide_ray_notices``, Ray's notices about its own machinery (``rayjob.training.worker_logs``).
+    The dashboard (``ray[default]``) matters: without it, placement groups of trials that ASHA stops are
+    not cleaned up and later trials wait for resources forever.
     """
     import logging
 
@@ -50,7 +50,7 @@ def init_ray(num_cpus: int | None = None, log_to_driver: bool = True, hide_resto
             raise RayjobError(f"a local Ray could not start: {err}; set RAY_TMPDIR to a short folder such as "
                               "/tmp/ray") from None  # fmt: skip
     if log_to_driver:
-        filter_forwarded_logs(hide_restores)  # Ray's SIGTERM of a process it ends is not the trial's error
+        filter_forwarded_logs(hide_ray_notices)  # Ray's SIGTERM of a process it ends is not the trial's error
 
 
 def shutdown_ray() -> None:

@@ -1,5 +1,5 @@
 """What the driver shows of its Ray workers' output: all of it, less the tracebacks of a SIGTERM from Ray
-(and, in a sweep's plain console, Tune's notice that a trial was restored from its checkpoint).
+(and, in a sweep's plain console, Ray's own notices about its internals).
 
 Ray ends a process it no longer needs (a trial the scheduler stopped, the workers at the end of a sweep)
 with SIGTERM, and its handler raises ``SystemExit`` in whatever the process was doing. When that was
@@ -7,10 +7,13 @@ interpreter shutdown (joining threads, finalizers), Python prints the exit as an
 traceback, which Ray forwards to the driver: a dozen lines and a 135-column path for a trial that is fine.
 Those tracebacks are dropped here; every other line, errors and warnings included, is shown as before.
 
-A trial the scheduler paused on a rung and then promoted resumes from its checkpoint; when it lands in a
-new process, Tune logs ``Restored on <ip> from checkpoint: Checkpoint(...)`` there before rayjob's code
-runs and can quiet it (a 150-column line). The sweep console already says ``<trial> resumed after epoch
-N``, so without ``--verbose`` that notice is dropped too.
+Without ``--verbose`` a sweep's console also drops Ray's notices about its own machinery, each logged in
+a Ray process before rayjob's code runs there (so rayjob cannot quiet its logger), each 130-250 columns:
+- Tune's ``Restored on <ip> from checkpoint: ...`` when a promoted trial resumes in a new process (the
+  console says ``<trial> resumed after epoch N``);
+- per TorchTrainer trial, Ray Train's ``PreemptionWatcher`` actor advice from ``core_worker.cc`` and the
+  ``PlacementGroupCleaner``'s ``Ray Train controller actor ... is dead`` when a trial ends;
+- the raylet's ``N PYTHON worker processes have been started`` (one worker group per trial).
 """
 
 from __future__ import annotations
@@ -20,11 +23,16 @@ from typing import Any
 
 _MARK = "in sigterm_handler"  # the frame of Ray's handler, in every such traceback
 _STARTS = ("Traceback (most recent call last)", "Exception ignored in")
-_RESTORED = re.compile(r"Restored on \S+ from checkpoint: ")  # ray.tune.trainable.Trainable.restore's INFO line
+_RAY_NOTICES = re.compile(
+    r"Restored on \S+ from checkpoint: "  # ray.tune.trainable.Trainable.restore
+    r"|Actor with class name: 'PreemptionWatcher'"  # Ray Train's controller, at each trial's start
+    r"|Detected that the Ray Train controller actor \(\w+\) is dead"  # at each TorchTrainer trial's end
+    r"|PYTHON worker processes have been started on node"  # the raylet
+)
 
 
-def without_restore_notices(lines: list[str]) -> list[str]:
-    return [line for line in lines if not _RESTORED.search(line)]
+def without_ray_notices(lines: list[str]) -> list[str]:
+    return [line for line in lines if not _RAY_NOTICES.search(line)]
 
 
 class SigtermTracebackFilter:
@@ -61,9 +69,9 @@ class SigtermTracebackFilter:
         return len(lines)
 
 
-def filter_forwarded_logs(hide_restores: bool = False) -> bool:
+def filter_forwarded_logs(hide_ray_notices: bool = False) -> bool:
     """Route the worker lines Ray forwards to this driver through a ``SigtermTracebackFilter`` (and
-    ``without_restore_notices`` with ``hide_restores``).
+    ``without_ray_notices`` with ``hide_ray_notices``).
 
     Wraps the handler ``ray.init(log_to_driver=True)`` registered; returns False (and changes nothing)
     when this Ray has no such handler, e.g. a Ray whose internals moved.
@@ -80,8 +88,8 @@ def filter_forwarded_logs(hide_restores: bool = False) -> bool:
 
     def filtered(data: dict[str, Any]) -> None:
         lines = keep(data.get("pid"), list(data.get("lines") or []))
-        if hide_restores:
-            lines = without_restore_notices(lines)
+        if hide_ray_notices:
+            lines = without_ray_notices(lines)
         if lines:
             show({**data, "lines": lines})
 
