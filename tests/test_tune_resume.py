@@ -66,6 +66,21 @@ def finished_epochs(experiment: Path) -> dict[str, list[int]]:
     return runs
 
 
+def wait_until_saved_ended(experiment: Path, trial_id: str, timeout: float) -> None:
+    """Until Tune's newest experiment-state file records ``trial_id`` as TERMINATED."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for state in sorted(experiment.glob("experiment_state-*.json"))[-1:]:
+            try:
+                trials = [json.loads(t[0]) for t in json.loads(state.read_text())["trial_data"]]
+            except (OSError, ValueError, KeyError):
+                continue  # being rewritten
+            if any(t["trial_id"] == trial_id and t.get("status") == "TERMINATED" for t in trials):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"Tune never saved trial {trial_id} as ended")
+
+
 def completed_trials(experiment: Path) -> dict[str, list[int]]:
     return {name: epochs for name, epochs in finished_epochs(experiment).items() if epochs == [1, 2]}
 
@@ -87,7 +102,10 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
         # 1. The driver dies (kill -9 of its whole process group) after the first trial finished.
         first = start_driver(config_file, temp_dir)
         try:
-            wait_for_line(first, "completed 2 epochs", timeout=240)
+            lines = wait_for_line(first, "completed 2 epochs", timeout=240)
+            # Tune writes its experiment state every few seconds: kill once it holds the trial as ended (a
+            # driver killed inside that window makes the resumed sweep redo the trial's last epoch).
+            wait_until_saved_ended(experiment, lines[-1].split()[0], timeout=60)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=60)
         finally:
