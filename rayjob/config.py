@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rayjob.config_errors import describe_validation_error
 from rayjob.errors import ConfigError
@@ -20,7 +20,6 @@ from rayjob.errors import ConfigError
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
-AugmentName = Literal["none", "basic", "trivialaugment", "randaugment"]
 Precision = Literal["auto", "32-true", "16-mixed", "bf16-mixed", "64-true"]
 MetricName = Literal["val/acc_top1", "val/acc_top5", "val/f1_macro", "val/loss", "train/loss"]
 Rgb = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=3, max_length=3)]
@@ -33,16 +32,40 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class AugmentConfig(Section):
+    """Training-time augmentation as knobs, each searchable (``data.augment.degrade: {uniform: [0, 0.8]}``).
+
+    The defaults suit digits, text and jersey numbers: no flip (a mirrored 2 is no 2), a mild crop. A preset
+    name (``data.augment: basic``) is a shorthand for a bundle of these values (``PRESETS``)."""
+
+    hflip: bool = False  # a flip changes the class of digits and text; turn it on for natural photos
+    crop_scale: float = Field(0.6, gt=0, le=1)  # smallest area of RandomResizedCrop (up to 1); 1 = no crop
+    color_jitter: float = Field(0.0, ge=0, le=1)  # brightness / contrast / saturation strength; hue a quarter
+    degrade: float = Field(0.0, ge=0, le=1)  # probability of a camera degradation: blur, noise, JPEG or downscale
+    randaugment: int = Field(0, ge=0, le=30)  # RandAugment magnitude; 0 = off
+    trivialaugment: bool = False  # TrivialAugmentWide (no strength to tune)
+    random_erasing: float = Field(0.0, ge=0, le=1)  # probability
+    mixup: float = Field(0.0, ge=0)  # Beta(alpha, alpha) mixing of batch pairs; 0 = off
+    cutmix: float = Field(0.0, ge=0)  # alpha; 0 = off (with mixup too: one of the two per batch)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "none": {"crop_scale": 1.0},
+    "basic": {"crop_scale": 0.35, "hflip": True},  # ImageNet-style: natural photos only
+    "trivialaugment": {"crop_scale": 0.35, "hflip": True, "trivialaugment": True},
+    "randaugment": {"crop_scale": 0.35, "hflip": True, "randaugment": 9},
+}
+
+
 class DataConfig(Section):
     """Where the images are and how they are turned into tensors."""
 
-    root: str | None = None  # ImageFolder root; null = the embedded digits dataset
+    root: str | None = None  # ImageFolder root; null = the embedded dataset below
+    embedded: Literal["camera-digits", "digits"] = "camera-digits"  # with root null; see rayjob.data.digits
     cache_dir: str = "~/.cache/rayjob"  # node-local: the embedded dataset, URI copies, the decoded cache
     cache: Literal["none", "decoded"] = "none"  # decoded: each image decoded once per node into a shared store
     image_size: int = Field(32, ge=8)
-    augment: AugmentName = "basic"
-    randaugment_magnitude: int = Field(9, ge=0, le=30)
-    random_erasing: float = Field(0.0, ge=0.0, le=1.0)  # probability; 0 disables it
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)  # knobs, or a preset name (PRESETS)
     mean: Rgb = Field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list[PositiveFloat] = Field(default_factory=lambda: list(IMAGENET_STD), min_length=3, max_length=3)
     batch_size: int = Field(64, ge=1)
@@ -50,6 +73,16 @@ class DataConfig(Section):
     pin_memory: bool = False
     persistent_workers: bool = False
     weighted_sampler: bool = False  # draw classes evenly (inverse-frequency weights)
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _expand_preset(cls, value: Any) -> Any:
+        """``augment: basic`` -> the knobs of that preset."""
+        if isinstance(value, str):
+            if value not in PRESETS:
+                raise ValueError(f"augment preset {value!r} is unknown; choose one of: {', '.join(PRESETS)}")
+            return dict(PRESETS[value])
+        return value
 
 
 class ModelConfig(Section):
@@ -87,6 +120,8 @@ class TrainerConfig(Section):
     limit_train_batches: float = Field(1.0, gt=0)  # fraction (<= 1.0) or a batch count (> 1)
     limit_val_batches: float = Field(1.0, gt=0)
     progress_bar: bool = True  # shown only in-process and only on a terminal
+    test_curve: bool = False  # also evaluate the test split every epoch (test/*): for recording learning
+    # curves (benchmarks/record_curves.py); nothing selects on it
     plots: bool = True  # confusion-matrix / history / sample data in every checkpoint, rendered at the end
     early_stopping_patience: int | None = Field(None, ge=1)  # rayjob.train only: stop after N epochs w/o gain
 
@@ -218,6 +253,8 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
         child = node.setdefault(part, {})
         if child is None:
             child = node[part] = {}
+        if part == "augment" and isinstance(child, str) and child in PRESETS:  # a preset, then a knob over it
+            child = node[part] = dict(PRESETS[child])
         if not isinstance(child, dict):
             raise ConfigError(f"cannot set {key}: {part} is a value, not a section")
         node = child

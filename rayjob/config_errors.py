@@ -35,6 +35,8 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> s
     if kind == "extra_forbidden":
         section = field.annotation if field is not None and _is_section(field) else model
         return _unknown_key(section, key, str(first["loc"][len(field_loc)]))
+    if kind == "value_error":  # a validator's own words (``ValueError`` raised in the schema)
+        return f"{key}={value!r}: {first['ctx']['error']}"
     if field is None or kind in ("model_type", "model_attributes_type") or (_is_section(field) and kind == "dict_type"):
         return f"{key or 'the config'} must be a mapping, got {value!r}"
     element, where = _element(field.annotation, first["loc"][len(field_loc) :], key)

@@ -56,7 +56,7 @@ def broken_dataset(kind: str, root: Path) -> Path:
         (["optim.lrr=1"], "unknown config key optim.lrr (did you mean optim.lr?)"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs='abc' has the wrong type: expected an integer"),
         (["model.backbone=vgg99"], "unknown backbone 'vgg99' (model.backbone); known: "),
-        (["data.augment=heavy"], "data.augment='heavy' is not allowed; choose one of: none, basic"),
+        (["data.augment=heavy"], "data.augment='heavy': augment preset 'heavy' is unknown; choose one of: none, basic"),
         (["search.space={optim.lr: {normal: [0, 1]}}"], "search.space.optim.lr: unknown distribution 'normal'"),
         (["search.space={model.backbone: {choice: []}}"], "choice needs a non-empty list"),
         (["run.storage_path=/proc/rayjob-results"], "run.storage_path /proc/rayjob-results is not writable"),

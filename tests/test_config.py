@@ -43,7 +43,8 @@ def test_unknown_key_names_key_and_suggests() -> None:
         ("trainer.max_epochs=three", r"trainer\.max_epochs='three' has the wrong type: expected an integer"),
         ("trainer.max_epochs=2.5", r"trainer\.max_epochs=2\.5 has the wrong type"),
         ("ema.enabled=3", r"ema\.enabled=3 has the wrong type: expected true/false"),
-        ("data.augment=heavy", r"data\.augment='heavy' is not allowed; choose one of: none, basic, trivialaugment"),
+        ("data.augment=heavy", r"data\.augment='heavy': augment preset 'heavy' is unknown; choose one of: none, basic"),
+        ("data.augment.crop_scale=0", r"data\.augment\.crop_scale=0 must be"),
         ("trainer.precision=16", r"trainer\.precision=16 is not allowed"),
         ("data.mean=[1, 2]", r"data\.mean=\[1, 2\] needs exactly 3 values"),
         ("data.std=[1, 0, 1]", r"data\.std\[1\]=0 must be positive"),
@@ -77,4 +78,4 @@ def test_section_given_a_value_is_rejected() -> None:
 
 def test_known_keys_lists_every_leaf() -> None:
     keys = known_keys()
-    assert "optim.lr" in keys and "data.augment" in keys and "model" not in keys
+    assert "optim.lr" in keys and "data.augment.degrade" in keys and "model" not in keys and "data.augment" not in keys

@@ -92,9 +92,9 @@ def test_embedded_digits_is_a_real_image_folder(digits_root: Path) -> None:
     assert labels.max() < 10
 
 
-def draws(preset: str, image: Image.Image, n: int = 16, **settings: object) -> list[torch.Tensor]:
+def draws(augment: str | dict, image: Image.Image, n: int = 16) -> list[torch.Tensor]:
     torch.manual_seed(0)
-    transform = train_transform(DataConfig(image_size=24, augment=preset, **settings))
+    transform = train_transform(DataConfig(image_size=24, augment=augment))
     return [transform(image) for _ in range(n)]
 
 
@@ -135,9 +135,46 @@ def test_only_photometric_presets_change_colors(preset: str, changed: int) -> No
 def test_random_erasing_blanks_a_patch() -> None:
     flat = Image.new("RGB", (40, 30), (128, 64, 32))
     reference = eval_transform(DataConfig(image_size=24))(flat)
-    for out in draws("none", flat, n=4, random_erasing=1.0):
+    for out in draws({"crop_scale": 1.0, "random_erasing": 1.0}, flat, n=4):
         differs = ~torch.isclose(out, reference).all(dim=0)
         assert 0 < differs.float().mean() < 0.5
+
+
+def test_augment_defaults_suit_digits_no_flip_and_a_mild_crop() -> None:
+    """rayjob's defaults keep a digit a digit: never mirrored (a mirrored 2 is no 2), at least 60% of it kept."""
+    image = structured_image()
+    flipped = eval_transform(DataConfig(image_size=24))(image.transpose(Image.FLIP_LEFT_RIGHT))
+    outs = draws({}, image, n=32)
+    assert not any(torch.allclose(out, flipped, atol=0.05) for out in outs)
+    assert DataConfig().augment.crop_scale == 0.6 and not DataConfig().augment.hflip
+
+
+@pytest.mark.parametrize("knob", [{"degrade": 1.0}, {"color_jitter": 0.5}])
+def test_photometric_knobs_change_the_pixels_without_moving_them(knob: dict) -> None:
+    """Camera degradations (blur, downscale, noise, JPEG) and colour jitter alter every draw, with no crop."""
+    image = structured_image()
+    reference = eval_transform(DataConfig(image_size=24))(image)
+    outs = draws({"crop_scale": 1.0, **knob}, image)
+    assert all(not torch.allclose(out, reference, atol=1e-3) for out in outs)
+
+
+def test_mixup_and_cutmix_give_soft_labels_that_sum_to_one() -> None:
+    from rayjob.config import AugmentConfig
+    from rayjob.data.transforms import batch_mixer
+
+    assert batch_mixer(AugmentConfig(), 10) is None
+    mix = batch_mixer(AugmentConfig(mixup=0.4, cutmix=1.0), 10)
+    images, labels = torch.rand(8, 3, 24, 24), torch.arange(8)
+    mixed, soft = mix(images, labels)
+    assert mixed.shape == images.shape and soft.shape == (8, 10)
+    assert torch.allclose(soft.sum(1), torch.ones(8)) and (soft.max(1).values < 1).any()
+
+
+def test_a_knob_can_be_set_over_a_preset() -> None:
+    from rayjob.config import load_config
+
+    cfg = load_config(None, ["data.augment=basic", "data.augment.degrade=0.3"])
+    assert cfg.data.augment.hflip and cfg.data.augment.crop_scale == 0.35 and cfg.data.augment.degrade == 0.3
 
 
 def test_class_weights_and_weighted_sampler_balance_classes(tmp_path: Path) -> None:

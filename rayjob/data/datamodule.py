@@ -40,9 +40,10 @@ class ImageDataset(Dataset):
 class ImageDataModule(L.LightningDataModule):
     """Scans the dataset at construction (cheap) so classes and counts are known before the model."""
 
-    def __init__(self, cfg: DataConfig, root: Path) -> None:
+    def __init__(self, cfg: DataConfig, root: Path, test_curve: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
+        self.test_curve = test_curve  # validation also runs on the test split (trainer.test_curve)
         self.index = scan_dataset(root)
         self.classes = self.index.classes
         self.splits = {**self.index.splits, "val": interleaved(self.index.splits["val"])}
@@ -82,8 +83,10 @@ class ImageDataModule(L.LightningDataModule):
             sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         return self._loader(dataset, shuffle=sampler is None, sampler=sampler, drop_last=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
         dataset = ImageDataset(self.splits["val"], eval_transform(self.cfg), self.source("val"))
+        if self.test_curve and "test" in self.splits:
+            return [self._loader(dataset, shuffle=False), self.test_dataloader()]
         return self._loader(dataset, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:

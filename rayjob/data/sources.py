@@ -1,4 +1,4 @@
-"""Where a run's images come from: the embedded digits, a local folder, or a cloud URI.
+"""Where a run's images come from: an embedded dataset, a local folder, or a cloud URI.
 
 A URI (``s3://bucket/prefix``, ``gs://...``, anything pyarrow.fs reads, ``file://`` too) is copied once
 per node into ``<data.cache_dir>/datasets/<hash>/`` and reused by every later trial and worker on that
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from rayjob.config import DataConfig
-from rayjob.data.digits import ensure_digits
+from rayjob.data.digits import ensure_embedded
 from rayjob.errors import DataError
 from rayjob.storage import is_uri
 
@@ -24,10 +24,10 @@ _DONE_MARKER = ".complete"
 
 
 def resolve_root(cfg: DataConfig) -> Path:
-    """The local folder a run reads: the embedded digits, ``data.root``, or this node's copy of a URI."""
+    """The local folder a run reads: the embedded dataset, ``data.root``, or this node's copy of a URI."""
     cache_dir = Path(cfg.cache_dir).expanduser()
     if cfg.root is None:
-        return ensure_digits(cache_dir)
+        return ensure_embedded(cfg.embedded, cache_dir)
     if is_uri(cfg.root):
         return cached_copy(cfg.root, cache_dir)
     root = Path(cfg.root).expanduser()

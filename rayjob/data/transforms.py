@@ -1,4 +1,5 @@
-"""Augmentation presets and the evaluation transform (torchvision v2 on uint8 image tensors), by name.
+"""The training augmentation (``data.augment``'s knobs) and the evaluation transform (torchvision v2 on uint8
+image tensors); batch-level mixing (mixup / cutmix) is ``batch_mixer``, applied in the training step.
 
 Every pipeline starts with ``to_image``: it takes the (H, W, 3) uint8 pixels of ``rayjob.data.decoded``
 (or a PIL image) and the rest runs on tensors, the same whether the pixels were just decoded or read
@@ -14,7 +15,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from rayjob.config import DataConfig
+from rayjob.config import AugmentConfig, DataConfig
 
 
 def to_image(pixels: object) -> tv_tensors.Image:
@@ -28,21 +29,54 @@ def to_image(pixels: object) -> tv_tensors.Image:
 
 
 def train_transform(cfg: DataConfig) -> v2.Compose:
-    """The augmentation preset named by ``cfg.augment``, then normalization (and random erasing)."""
-    size = cfg.image_size
+    """Crop (or resize), flip, colour, camera degradation, policy; then normalization and random erasing."""
+    aug, size = cfg.augment, cfg.image_size
     steps: list[Callable] = [to_image]
-    if cfg.augment == "none":
+    if aug.crop_scale >= 1.0:
         steps += [v2.Resize(size), v2.CenterCrop(size)]
     else:
-        steps += [v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True), v2.RandomHorizontalFlip()]
-        if cfg.augment == "trivialaugment":
-            steps.append(v2.TrivialAugmentWide())
-        elif cfg.augment == "randaugment":
-            steps.append(v2.RandAugment(magnitude=cfg.randaugment_magnitude))
+        steps.append(v2.RandomResizedCrop(size, scale=(aug.crop_scale, 1.0), antialias=True))
+    if aug.hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    if aug.color_jitter > 0:
+        s = aug.color_jitter
+        steps.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
+    if aug.degrade > 0:
+        steps.append(v2.RandomApply([camera_degradation(size)], p=aug.degrade))
+    if aug.trivialaugment:
+        steps.append(v2.TrivialAugmentWide())
+    if aug.randaugment > 0:
+        steps.append(v2.RandAugment(magnitude=aug.randaugment))
     steps += _to_normalized_tensor(cfg)
-    if cfg.random_erasing > 0:
-        steps.append(v2.RandomErasing(p=cfg.random_erasing))
+    if aug.random_erasing > 0:
+        steps.append(v2.RandomErasing(p=aug.random_erasing))
     return v2.Compose(steps)
+
+
+def camera_degradation(size: int) -> v2.RandomChoice:
+    """One of what a camera does to a small crop: blur, a lower resolution, sensor noise, JPEG artefacts."""
+    low = max(4, size // 3)
+    return v2.RandomChoice(
+        [
+            v2.GaussianBlur(kernel_size=5, sigma=(0.3, 1.5)),
+            v2.Compose([v2.RandomChoice([v2.Resize(s) for s in range(low, size, max(1, size // 8))]), v2.Resize(size)]),
+            v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.GaussianNoise(sigma=0.06, clip=True),
+                        v2.ToDtype(torch.uint8, scale=True)]),  # fmt: skip
+            v2.JPEG(quality=(15, 80)),
+        ]
+    )
+
+
+def batch_mixer(aug: AugmentConfig, num_classes: int) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
+    """Mixup / cutmix over a batch (soft labels out), or None when both are off."""
+    mixers = []
+    if aug.mixup > 0:
+        mixers.append(v2.MixUp(alpha=aug.mixup, num_classes=num_classes))
+    if aug.cutmix > 0:
+        mixers.append(v2.CutMix(alpha=aug.cutmix, num_classes=num_classes))
+    if not mixers:
+        return None
+    return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
 
 
 def eval_transform(cfg: DataConfig) -> v2.Compose:

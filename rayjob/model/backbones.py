@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # torch is imported where models are built, not by drivers ch
     from torch import nn
 
 # name -> dotted path of the final nn.Linear that becomes the num_classes head.
-# The name is also the torchvision.models constructor.
+# The name is also the torchvision.models constructor (cnn_small: rayjob.model.small_cnn).
 BACKBONES: dict[str, str] = {
     "resnet18": "fc",
     "resnet34": "fc",
@@ -26,6 +26,7 @@ BACKBONES: dict[str, str] = {
     "convnext_tiny": "classifier.2",
     "regnet_y_400mf": "fc",
     "regnet_y_800mf": "fc",
+    "cnn_small": "fc",  # rayjob.model.small_cnn: not torchvision's; a CPU-sized net for small crops
 }
 
 
@@ -40,7 +41,10 @@ def build_backbone(name: str, num_classes: int, weights: str | None = None) -> n
     from torch import nn
 
     check_backbone(name)
-    model: nn.Module = getattr(torchvision.models, name)(weights=None)
+    from rayjob.model.small_cnn import cnn_small
+
+    constructor = cnn_small if name == "cnn_small" else getattr(torchvision.models, name)
+    model: nn.Module = constructor(weights=None)
     if weights is not None:
         _load_local_weights(model, name, Path(weights).expanduser())
     head_path = BACKBONES[name]

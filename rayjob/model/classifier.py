@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from rayjob.config import Config
+from rayjob.data.transforms import batch_mixer
 from rayjob.model.backbones import build_backbone
 from rayjob.model.lr_schedule import WarmupCosine
 
@@ -33,6 +34,8 @@ class Classifier(L.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")  # with trainer.test_curve
+        self.mix = batch_mixer(self.cfg.data.augment, num_classes)  # mixup / cutmix, or None
         self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.outputs.run_plots
         self.val_samples: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, true, predicted
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
@@ -46,7 +49,10 @@ class Classifier(L.LightningModule):
         images, labels = batch
         if self.cfg.data.weighted_sampler:  # only then are the draws printed; a .cpu() per step stalls a GPU
             self.train_label_counts += torch.bincount(labels.detach().cpu(), minlength=len(self.classes))
-        loss = self.criterion(self(images), labels)
+        targets = labels
+        if self.mix is not None:
+            images, targets = self.mix(images, labels)  # soft labels: cross-entropy takes probabilities
+        loss = self.criterion(self(images), targets)
         self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labels))
         return loss
 
@@ -59,10 +65,17 @@ class Classifier(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], sync_dist=True)
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:  # noqa: E501
         images, labels = batch
         logits = self(images)
-        self.log("val/loss", self.criterion(logits, labels), sync_dist=True, batch_size=len(labels))
+        if dataloader_idx == 1:  # the test split, with trainer.test_curve: recorded, never selected on
+            self.log("test/loss", self.criterion(logits, labels), sync_dist=True, batch_size=len(labels),
+                     add_dataloader_idx=False)  # fmt: skip
+            self.test_top1(logits, labels)
+            self.log("test/acc_top1", self.test_top1, on_epoch=True, add_dataloader_idx=False)
+            return
+        self.log("val/loss", self.criterion(logits, labels), sync_dist=True, batch_size=len(labels),
+                 add_dataloader_idx=False)  # fmt: skip
         # Logging the metric objects lets Lightning compute, sync across DDP workers and reset them.
         self.val_top1(logits, labels)
         self.val_top5(logits, labels)
@@ -71,9 +84,9 @@ class Classifier(L.LightningModule):
         if batch_idx == 0:
             keep = slice(0, 16)
             self.val_samples = (images[keep].cpu(), labels[keep].cpu(), logits[keep].argmax(1).cpu())
-        self.log("val/acc_top1", self.val_top1, on_epoch=True)
-        self.log("val/acc_top5", self.val_top5, on_epoch=True)
-        self.log("val/f1_macro", self.val_f1, on_epoch=True)
+        self.log("val/acc_top1", self.val_top1, on_epoch=True, add_dataloader_idx=False)
+        self.log("val/acc_top5", self.val_top5, on_epoch=True, add_dataloader_idx=False)
+        self.log("val/f1_macro", self.val_f1, on_epoch=True, add_dataloader_idx=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.cfg.optim
