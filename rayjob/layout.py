@@ -27,6 +27,7 @@ RUN_HISTORY_FILE = "history.jsonl"
 TRIALS_JSONL = "trials.jsonl"
 TRIALS_CSV = "trials.csv"
 STUDY_FILE = "optuna_journal.log"
+SCHEDULER_STATE_FILE = "scheduler_state.json"  # rayjob.sweep.asha.RungScheduler's rungs and paused trials
 REPORT_FILE = "report.md"
 EXPORT_DIR = "export"
 ONNX_FILE = "model.onnx"

@@ -31,3 +31,9 @@ def ranked_items(items: Iterable[T], value_of: Callable[[T], Any], mode: str) ->
 def metric_of(metric: str) -> Callable[[Mapping[str, Any]], Any]:
     """``value_of`` for metric dicts: ``best(epochs, metric_of("val/acc_top1"), "max")``."""
     return lambda metrics: metrics.get(metric)
+
+
+def tiebreak_of(metric: str) -> tuple[str, str]:
+    """The second signal that breaks ties of ``metric`` (at a rung, and between trials): (name, mode).
+    Val loss, or val top-1 when the metric is the loss: many trials share 0.1000 at chance."""
+    return ("val/acc_top1", "max") if metric == "val/loss" else ("val/loss", "min")

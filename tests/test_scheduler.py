@@ -1,18 +1,22 @@
-"""ASHA as rayjob runs it: a rung ranks a trial only once it holds enough results; the base trial runs on.
+"""rayjob's ASHA (``RungScheduler``): quorum per rung, tie-breaks, the base trial, state saved for --resume.
 
 The scheduler is driven directly with results in a fixed order: the order a 2-slot sweep produces when a
 searched trial's backbone is faster than the base trial's. The controller below stands in for Tune's: it
-holds the trials and records which ones the scheduler stops. No Ray cluster is needed.
+holds the trials and records which ones the scheduler stops (the two calls Tune's own schedulers make).
+No Ray cluster is needed.
 """
 
 from __future__ import annotations
 
+import json
+import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-from rayjob.sweep.asha import QuorumASHA
+from rayjob.sweep.asha import RungScheduler, read_stopped
 
 BASE = {"model.backbone": "resnet18"}
 RUNG = 2  # the first rung; max_t 6 and reduction factor 4 give no other
@@ -43,35 +47,43 @@ class Controller:
         self.stopped.append(trial.trial_id)
 
 
-def scheduler(cls: type = QuorumASHA, num_samples: int = 10) -> AsyncHyperBandScheduler:
-    args = {"time_attr": "epoch", "metric": "acc", "mode": "max", "max_t": 6, "grace_period": RUNG,
-            "reduction_factor": 4}  # fmt: skip
-    return cls(BASE, num_samples, **args) if cls is QuorumASHA else cls(**args)
+def scheduler(num_samples: int = 10, state_file: Path | None = None) -> RungScheduler:
+    return RungScheduler(max_t=6, grace_period=RUNG, reduction_factor=4, num_samples=num_samples, keep=BASE,
+                         signal=("acc", "max"), tiebreak=("loss", "min"),
+                         state_file=str(state_file) if state_file else None)  # fmt: skip
 
 
-def report(asha: AsyncHyperBandScheduler, tune: Controller, trial: Trial, epoch: int, acc: float) -> str:
-    action = asha.on_trial_result(tune, trial, {"epoch": epoch, "acc": acc})
+def report(asha: Any, tune: Controller, trial: Trial, epoch: int, acc: float, loss: float = 1.0) -> str:
+    action = asha.on_trial_result(tune, trial, {"epoch": epoch, "acc": acc, "loss": loss})
     trial.status = {PAUSE: "PAUSED", STOP: "TERMINATED"}.get(action, trial.status)
     return action
 
 
-def sweep(names: list[str]) -> tuple[AsyncHyperBandScheduler, Controller, dict[str, Trial]]:
+def sweep(names: list[str], **kwargs: Any) -> tuple[RungScheduler, Controller, dict[str, Trial]]:
     trials = {name: Trial(name, dict(BASE) if name == "base" else {}) for name in names}
-    asha, tune = scheduler(), Controller(list(trials.values()))
+    asha, tune = scheduler(**kwargs), Controller(list(trials.values()))
     for t in trials.values():
         asha.on_trial_add(tune, t)
     return asha, tune, trials
 
 
-def test_a_trial_alone_on_a_rung_waits_and_is_ranked_once_the_rung_has_enough() -> None:
+def test_trials_wait_on_a_rung_until_it_holds_enough_results_then_only_the_top_goes_on() -> None:
     asha, tune, t = sweep(["fast", "base", "weak", "good"])
     assert report(asha, tune, t["fast"], RUNG, 0.10) == PAUSE  # alone on the rung: nothing to rank it against
     assert report(asha, tune, t["base"], RUNG, 0.90) == CONTINUE  # the base trial never waits
-    assert report(asha, tune, t["weak"], RUNG, 0.50) == STOP  # below the top quarter of {0.10, 0.90}
-    assert tune.stopped == [] and t["fast"].status == "PAUSED"  # 3 results: still waiting
-    assert report(asha, tune, t["good"], RUNG, 0.95) == CONTINUE  # ranked on 3 others: final
-    assert tune.stopped == ["fast"]  # 4 results: 0.10 is not in the top quarter
+    assert report(asha, tune, t["weak"], RUNG, 0.50) == PAUSE  # 3 results: still too few to rank
+    assert report(asha, tune, t["good"], RUNG, 0.95) == CONTINUE  # 4 results: the top quarter is 0.95
+    assert tune.stopped == ["fast", "weak"]
     assert asha.choose_trial_to_run(tune) is None  # nothing paused is promoted
+
+
+def test_ties_on_the_metric_are_ranked_by_val_loss_not_by_arrival() -> None:
+    """Trials at chance all score 0.1000 at epoch 1: the one with the lower loss goes on, wherever it arrived."""
+    asha, tune, t = sweep(["a", "b", "c", "d"])
+    for name, loss in [("a", 2.30), ("b", 2.31), ("c", 2.29), ("d", 2.40)]:
+        report(asha, tune, t[name], RUNG, 0.10, loss)
+    assert sorted(tune.stopped) == ["a", "b"] and t["d"].status == "TERMINATED"
+    assert t["c"].status == "PAUSED" and asha.choose_trial_to_run(tune) is t["c"]  # the lowest loss
 
 
 def test_a_trial_ranked_out_while_tune_still_pauses_it_is_stopped_once_paused() -> None:
@@ -81,7 +93,7 @@ def test_a_trial_ranked_out_while_tune_still_pauses_it_is_stopped_once_paused() 
     t["fast"].status = "RUNNING"  # Tune is still saving its checkpoint
     for name, acc in [("base", 0.90), ("b", 0.80), ("c", 0.95)]:
         report(asha, tune, t[name], RUNG, acc)
-    assert tune.stopped == ["b"]  # b waited too (3 results) and is paused: stopped at once; "fast" is not
+    assert tune.stopped == ["b"]  # b waited too and is paused: stopped at once; "fast" is not yet
     t["fast"].status = "PAUSED"
     asha.choose_trial_to_run(tune)
     assert tune.stopped == ["b", "fast"]
@@ -95,12 +107,11 @@ def test_a_waiting_trial_that_ranks_in_the_top_resumes_before_new_trials() -> No
     report(asha, tune, t["b"], RUNG, 0.50)
     assert asha.choose_trial_to_run(tune) is t["new"]  # 3 results: "fast" is not ranked yet
     report(asha, tune, t["c"], RUNG, 0.40)
-    assert tune.stopped == [] and asha.choose_trial_to_run(tune) is t["fast"]
+    assert tune.stopped == ["b"] and asha.choose_trial_to_run(tune) is t["fast"]
 
 
 def test_when_no_more_trials_can_come_waiting_trials_are_ranked_on_what_the_rung_holds() -> None:
-    asha, tune, t = sweep(["fast", "base", "slow"])
-    asha.num_samples = 3
+    asha, tune, t = sweep(["fast", "base", "slow"], num_samples=3)
     assert report(asha, tune, t["fast"], RUNG, 0.20) == PAUSE
     report(asha, tune, t["base"], RUNG, 0.90)
     assert asha.choose_trial_to_run(tune) is None and tune.stopped == []  # "slow" can still reach the rung
@@ -109,9 +120,10 @@ def test_when_no_more_trials_can_come_waiting_trials_are_ranked_on_what_the_rung
 
 
 def test_rays_asha_keeps_the_first_arrival_however_bad() -> None:
-    """What the rule changes: Ray's ASHA lets a trial go on from an empty rung and never ranks it again."""
-    asha, tune = scheduler(AsyncHyperBandScheduler), Controller([])
-    fast = Trial("fast")
+    """What the quorum changes: Ray's ASHA lets a trial go on from an empty rung and never ranks it again."""
+    asha = AsyncHyperBandScheduler(time_attr="epoch", metric="acc", mode="max", max_t=6, grace_period=RUNG,
+                                   reduction_factor=4)  # fmt: skip
+    tune, fast = Controller([]), Trial("fast")
     asha.on_trial_add(tune, fast)
     assert report(asha, tune, fast, RUNG, 0.10) == CONTINUE
     for i, acc in enumerate([0.90, 0.50, 0.95]):
@@ -130,9 +142,40 @@ def test_the_base_trial_is_never_stopped_early_but_ends_at_max_t() -> None:
     assert report(asha, tune, t["base"], 6, 0.30) == STOP  # max_t: done like every trial
 
 
-def test_a_paused_trial_from_before_a_resume_runs_again_but_a_waiting_one_does_not() -> None:
-    """After --resume the scheduler is new: trials the old one paused must not stay paused forever."""
-    asha, tune, t = sweep(["fast", "old"])
+def test_a_paused_trial_the_scheduler_knows_nothing_about_runs_again() -> None:
+    asha, tune, t = sweep(["fast", "other"])
     assert report(asha, tune, t["fast"], RUNG, 0.5) == PAUSE
-    t["old"].status = "PAUSED"  # paused by the scheduler of the interrupted run
-    assert asha.choose_trial_to_run(tune) is t["old"]
+    t["other"].status = "PAUSED"  # paused by something else (not waiting on a rung)
+    assert asha.choose_trial_to_run(tune) is t["other"]
+
+
+def test_the_state_survives_a_restore_and_a_waiting_trial_is_ranked_without_training_again(tmp_path: Path) -> None:
+    """Tune restores the scheduler it pickled at the start (empty); the state file holds the rungs."""
+    state_file = tmp_path / "scheduler_state.json"
+    asha, tune, t = sweep(["fast", "base", "b", "c", "d"], state_file=state_file)
+    pickled_at_start = pickle.dumps(asha)
+    assert report(asha, tune, t["fast"], RUNG, 0.99) == PAUSE
+    report(asha, tune, t["base"], RUNG, 0.90)
+    assert report(asha, tune, t["b"], RUNG, 0.20) == PAUSE
+    saved = json.loads(state_file.read_text())
+    assert saved["waiting"] == {"fast": [0, RUNG], "b": [0, RUNG]}
+
+    restored = pickle.loads(pickled_at_start)  # the driver was killed; --resume
+    tune.stopped.clear()
+    assert report(restored, tune, t["c"], RUNG, 0.50) == STOP  # the 4th result ranks the whole rung at once
+    assert sorted(tune.stopped) == ["b"] and restored.choose_trial_to_run(tune) is t["fast"]
+    assert read_stopped(str(state_file)) == {"c", "b"}
+
+
+def test_a_trial_stopped_while_paused_stays_stopped_after_a_restore(tmp_path: Path) -> None:
+    """Tune's saved state can still say PAUSED for a trial stopped while paused: it must not resume."""
+    state_file = tmp_path / "scheduler_state.json"
+    asha, tune, t = sweep(["fast", "base", "b", "c"], state_file=state_file)
+    pickled_at_start = pickle.dumps(asha)
+    report(asha, tune, t["fast"], RUNG, 0.10)
+    for name, acc in [("base", 0.90), ("b", 0.95), ("c", 0.97)]:
+        report(asha, tune, t[name], RUNG, acc)
+    assert "fast" in tune.stopped
+    t["fast"].status = "PAUSED"  # what Tune's experiment state says after the restore
+    restored = pickle.loads(pickled_at_start)
+    assert restored.choose_trial_to_run(tune) is None and t["fast"].status == "TERMINATED"

@@ -6,9 +6,10 @@ import math
 from typing import Any
 
 from rayjob.config import Config
-from rayjob.layout import CHECKPOINT_FILE
-from rayjob.ranking import best
+from rayjob.layout import CHECKPOINT_FILE, SCHEDULER_STATE_FILE
+from rayjob.ranking import best, tiebreak_of
 from rayjob.storage import join, with_scheme
+from rayjob.sweep.asha import read_stopped
 from rayjob.sweep.results import SweepOutcome, TrialRecord
 from rayjob.sweep.space import trial_values
 
@@ -19,6 +20,9 @@ def collect_outcome(grid: Any, cfg: Config, experiment: str, base: dict[str, Any
 
     analysis = ExperimentAnalysis(grid.experiment_path, storage_filesystem=grid.filesystem)
     statuses = {t.trial_id: t.status for t in analysis.trials}
+    # Tune does not rewrite the saved state of a paused trial that is stopped: the scheduler's file knows.
+    for trial_id in read_stopped(join(experiment, SCHEDULER_STATE_FILE)) & statuses.keys():
+        statuses[trial_id] = "TERMINATED"
     records = [_record(result, cfg, experiment, base, statuses) for result in grid]
     finished = all(status in ("TERMINATED", "ERROR") for status in statuses.values())
     finished = finished and len(statuses) >= cfg.search.num_samples
@@ -30,7 +34,7 @@ def _record(result: Any, cfg: Config, experiment: str, base: dict[str, Any] | No
     history = result.metrics_dataframe
     reports = [] if history is None else history.to_dict("records")
     top = best(reports, lambda r: r.get(metric), mode) or {}
-    last = reports[-1] if reports else {}
+    last = max(reports, key=lambda r: (r.get("epoch", 0), r.get("timestamp", 0))) if reports else {}
     trial_id = str(last.get("trial_id") or (result.metrics or {}).get("trial_id") or result.path.rsplit("-", 1)[-1])
     params = trial_values(result.config, cfg)
     epochs = int(max((r.get("epoch", 0) for r in reports), default=0))
@@ -42,7 +46,9 @@ def _record(result: Any, cfg: Config, experiment: str, base: dict[str, Any] | No
         best_epoch=int(top.get("epoch", 0) or 0),
         epochs=epochs,
         curve=_curve(reports, metric, epochs),
-        checkpoint=_best_checkpoint(result, top, metric, mode, experiment),
+        checkpoint=_last_checkpoint(result, last, experiment),
+        final=_number(last.get(metric)),
+        final_tiebreak=_number(last.get(tiebreak_of(metric)[0])),
         error="" if result.error is None else str(result.error).strip().splitlines()[-1][:300],
         is_base=base is not None and params == base,
         started=_number(reports[0]["timestamp"] - reports[0]["time_total_s"]) if reports else None,
@@ -72,12 +78,12 @@ def _curve(reports: list[dict[str, Any]], metric: str, epochs: int) -> list[floa
     return [by_epoch.get(e) for e in range(1, epochs + 1)]
 
 
-def _best_checkpoint(result: Any, top: dict[str, Any], metric: str, mode: str, experiment: str) -> str:
-    """In-process trials keep checkpoints in Tune; TorchTrainer trials report their Train checkpoint path."""
-    if result.best_checkpoints:
-        checkpoint, _ = best(result.best_checkpoints, lambda pair: pair[1].get(metric), mode)
-        return join(with_scheme(checkpoint.path, experiment), CHECKPOINT_FILE)
-    path = top.get("checkpoint_path")
+def _last_checkpoint(result: Any, last: dict[str, Any], experiment: str) -> str:
+    """The last epoch's checkpoint: in-process trials keep it in Tune (which always keeps the newest);
+    TorchTrainer trials report their Train checkpoint's path."""
+    if result.checkpoint is not None:
+        return join(with_scheme(result.checkpoint.path, experiment), CHECKPOINT_FILE)
+    path = last.get("checkpoint_path")
     return join(with_scheme(path, experiment), CHECKPOINT_FILE) if isinstance(path, str) and path else ""
 
 

@@ -7,9 +7,11 @@
   trials are not near-duplicates. ``search.algorithm: random`` is the honest baseline.
 - The base trial: the config's own values are the first trial and are never stopped early, so a sweep
   ends at least as good as not sweeping, and the summary can say by how much it beat its base.
-- Scheduler: ASHA on the epoch counter (``sweep.asha.QuorumASHA``: a rung ranks a trial only once it
-  holds ``reduction_factor`` results; until then the trial is paused). Its first rung is never inside the
-  LR warmup (a trial judged while its LR still ramps up says little about where it ends);
+- Scheduler: ASHA on the epoch counter (``sweep.asha.RungScheduler``, rayjob's own on Tune's public
+  interface: a rung ranks a trial only once it holds ``reduction_factor`` results, until then the trial
+  is paused; ties on the metric are broken by val loss; its state is saved with the sweep for --resume).
+  Its first rung is never inside the LR warmup (a trial judged while its LR still ramps up says little
+  about where it ends);
   ``search.brackets`` > 1 hedges against stopping slow starters. A rung compares the EMA validation
   metric (validation runs on EMA weights).
 """
@@ -25,9 +27,10 @@ from typing import Any
 from ray.tune.schedulers import TrialScheduler
 
 from rayjob.config import Config
-from rayjob.layout import STUDY_FILE, run_dir, trial_dir_name
-from rayjob.storage import is_uri
-from rayjob.sweep.asha import PauseAwareLimiter, QuorumASHA
+from rayjob.layout import SCHEDULER_STATE_FILE, STUDY_FILE, run_dir, trial_dir_name
+from rayjob.ranking import tiebreak_of
+from rayjob.storage import is_uri, join
+from rayjob.sweep.asha import RungScheduler, SlotLimiter
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
 
@@ -37,14 +40,17 @@ def build_scheduler(cfg: Config) -> TrialScheduler:
 
     if cfg.search.scheduler == "fifo":
         return FIFOScheduler()
-    return QuorumASHA(
-        base_point(cfg) if cfg.search.include_base else None,
-        cfg.search.num_samples,
-        time_attr="epoch",  # not training_iteration: an epoch redone after a restart is still that epoch
+    return RungScheduler(
         max_t=cfg.trainer.max_epochs,
         grace_period=grace_period(cfg),
         reduction_factor=cfg.search.reduction_factor,
+        num_samples=cfg.search.num_samples,
+        keep=base_point(cfg) if cfg.search.include_base else None,
         brackets=cfg.search.brackets,
+        signal=(cfg.search.metric, cfg.search.mode),
+        tiebreak=tiebreak_of(cfg.search.metric),
+        state_file=join(run_dir(cfg.run.storage_path, cfg.run.name), SCHEDULER_STATE_FILE),
+        time_attr="epoch",  # not training_iteration: an epoch redone after a restart is still that epoch
     )
 
 
@@ -83,15 +89,16 @@ def build_searcher(cfg: Config, study_file: Path | None) -> Any:
     )
 
 
-def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None) -> Any:
+def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None, scheduler: Any = None) -> Any:
+    """``scheduler``: another Tune scheduler instead of the config's (the replay benchmark's peers)."""
     from ray import tune
 
-    scheduler = build_scheduler(cfg)
-    quorum = scheduler if isinstance(scheduler, QuorumASHA) else None
+    scheduler = scheduler or build_scheduler(cfg)
+    rungs = scheduler if isinstance(scheduler, RungScheduler) else None
     return tune.TuneConfig(
         metric=cfg.search.metric,
         mode=cfg.search.mode,
-        search_alg=PauseAwareLimiter(build_searcher(cfg, study_file), concurrency, quorum),
+        search_alg=SlotLimiter(build_searcher(cfg, study_file), concurrency, rungs),
         scheduler=scheduler,
         num_samples=cfg.search.num_samples,
         reuse_actors=cfg.scaling.num_workers == 0,  # in-process trials: no new process per trial
@@ -113,8 +120,8 @@ def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
         storage_path=cfg.run.storage_path,
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=cfg.run.checkpoints_to_keep,
-            checkpoint_score_attribute=cfg.search.metric,
-            checkpoint_score_order=cfg.search.mode,
+            checkpoint_score_attribute="epoch",  # the newest: a trial is judged by its final model
+            checkpoint_score_order="max",
         ),
         failure_config=tune.FailureConfig(max_failures=cfg.search.trial_max_failures),
         callbacks=callbacks,
