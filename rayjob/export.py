@@ -46,11 +46,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish_saved_sweep(experiment: str, records: list) -> int:
     from rayjob.outputs.finish import finish_sweep
+    from rayjob.outputs.heldout import held_out
     from rayjob.sweep.results import SweepOutcome
 
     cfg = read_run_config(experiment) or Config()
     outcome = SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records)
-    return finish_sweep(outcome, cfg)
+    heldout = held_out(outcome)
+    for label, text in heldout.lines() if heldout else []:
+        print(f"{label:15s}{text}")
+    return finish_sweep(outcome, cfg, heldout)
 
 
 def export_one(results: str, out: Path | None) -> int:

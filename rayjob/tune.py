@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 def sweep(cfg: object, resume: bool, verbose: bool) -> int:
     """Run the sweep, then (when it finished) the post-hook; the last line printed is the best metric."""
     from rayjob.outputs.finish import finish_sweep
+    from rayjob.outputs.heldout import held_out
     from rayjob.sweep.driver import run_sweep
     from rayjob.sweep.results import write_records
     from rayjob.sweep.summary import print_summary
@@ -67,13 +68,16 @@ def sweep(cfg: object, resume: bool, verbose: bool) -> int:
     outcome = run_sweep(cfg, resume=resume, verbose=verbose)
     tables = write_records(outcome)
     shutdown_ray()  # Ray's buffered log lines arrive now, not after the summary
-    print_summary(outcome, cfg.search.num_samples, time.perf_counter() - started, tables)
+    heldout = held_out(outcome) if outcome.finished else None
+    print_summary(outcome, cfg.search.num_samples, time.perf_counter() - started, tables, heldout)
     if not outcome.finished:
         return 130
     if outcome.best is None:
         return 1
-    code = finish_sweep(outcome, cfg)
-    print(f"{outcome.metric} {outcome.best.best:.4f}", flush=True)  # the last line, for scripts
+    code = finish_sweep(outcome, cfg, heldout)
+    if heldout is not None and heldout.split == "test":
+        print(f"test/acc_top1 {heldout.pick.top1:.4f}", flush=True)
+    print(f"{outcome.metric} {outcome.best.final:.4f}", flush=True)  # the last line, for scripts
     return code
 
 

@@ -9,10 +9,9 @@ from rayjob.sweep.collect import trial_status
 from rayjob.sweep.results import SweepOutcome, TrialRecord, best_trial, read_records, write_records
 
 
-def record(trial_id: str, best_value: float | None, checkpoint: str = "ck", **fields: object) -> TrialRecord:
-    fields = {"params": {}, **fields}
-    return TrialRecord(trial_id=trial_id, status="COMPLETED", best=best_value, best_epoch=1, epochs=2,
-                       checkpoint=checkpoint, **fields)  # fmt: skip
+def record(trial_id: str, final: float | None, checkpoint: str = "ck", **fields: object) -> TrialRecord:
+    fields = {"params": {}, "status": "COMPLETED", "final_tiebreak": 1.0, "best": final, **fields}
+    return TrialRecord(trial_id=trial_id, best_epoch=1, epochs=2, checkpoint=checkpoint, final=final, **fields)
 
 
 def test_ranking_puts_missing_and_nan_last_and_keeps_order_of_equals() -> None:
@@ -22,22 +21,40 @@ def test_ranking_puts_missing_and_nan_last_and_keeps_order_of_equals() -> None:
     assert best([{}], lambda d: d.get("m"), "max") is None
 
 
+def pick(records: list[TrialRecord]) -> TrialRecord | None:
+    return best_trial(records, "val/acc_top1", "max")
+
+
 def test_best_trial_needs_a_checkpoint_and_ignores_record_order() -> None:
     a, b, c = record("a", 0.9), record("b", 0.9), record("c", 0.99, checkpoint="")
-    assert best_trial([b, a, c], "max") is a and best_trial([a, b, c], "max") is a  # c has nothing to export
-    assert best_trial([record("x", None)], "max") is None
+    assert pick([b, a, c]) is a and pick([a, b, c]) is a  # c has nothing to export
+    assert pick([record("x", None)]) is None
     base = record("z", 0.9, is_base=True)  # a tie with the base config is not a better config
-    assert best_trial([a, b, base], "max") is base and best_trial([a, record("y", 0.91), base], "max").trial_id == "y"
+    assert pick([a, b, base]) is base and pick([a, record("y", 0.91), base]).trial_id == "y"
+
+
+def test_best_trial_is_judged_at_its_last_epoch_and_ties_go_to_the_lower_val_loss() -> None:
+    peaked = record("a", 0.80, best=0.95)  # a noisy peak at some epoch is not the model it ends with
+    steady = record("b", 0.90, best=0.90)
+    assert pick([peaked, steady]) is steady
+    low_loss = record("c", 0.90, final_tiebreak=0.5)
+    assert pick([steady, low_loss]) is low_loss
+
+
+def test_a_trial_stopped_early_is_picked_only_when_none_ran_every_epoch() -> None:
+    stopped = record("a", 0.95, status="STOPPED")  # its value is from an earlier epoch than the others'
+    done = record("b", 0.90)
+    assert pick([stopped, done]) is done and pick([stopped]) is stopped
 
 
 def test_records_keep_their_types_through_the_table(tmp_path: Path) -> None:
-    params = {"optim.lr": 1e-05, "model.backbone": "resnet18", "data.randaugment_magnitude": 7, "ema.decay": 0.99}
+    params = {"optim.lr": 1e-05, "model.backbone": "resnet18", "data.augment.randaugment": 7, "ema.decay": 0.99}
     original = record("t1", 0.75, params=params, curve=[0.5, None, 0.75], is_base=True, started=1.5)
     outcome = SweepOutcome(str(tmp_path), "val/acc_top1", "max", 3, [original, record("t0", float("nan"))])
     write_records(outcome)
     back = {r.trial_id: r for r in read_records(str(tmp_path))}
     assert back["t1"] == original and isinstance(back["t1"].params["optim.lr"], float)
-    assert back["t0"].best is None  # NaN has no JSON spelling
+    assert back["t0"].final is None  # NaN has no JSON spelling
     assert "1e-05" in (tmp_path / "trials.csv").read_text()
     assert read_records(str(tmp_path / "elsewhere")) is None
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from rayjob.config import Config
 from rayjob.errors import RayjobError
 from rayjob.layout import EXPORT_DIR, trial_dir_name
+from rayjob.outputs.heldout import Heldout
 from rayjob.outputs.onnx import Exported, Source, export_checkpoint, print_export
 from rayjob.outputs.report import write_report
 from rayjob.outputs.run_plots import fetch_plot_data, render_run_plots
@@ -20,15 +21,16 @@ from rayjob.storage import is_uri, join, local_copy, scratch_dir, upload
 from rayjob.sweep.results import SweepOutcome
 
 
-def finish_sweep(outcome: SweepOutcome, cfg: Config) -> int:
-    """Returns 0, or 1 when the export failed (the report says why; nothing of the sweep is lost)."""
+def finish_sweep(outcome: SweepOutcome, cfg: Config, heldout: Heldout | None = None) -> int:
+    """Returns 0, or 1 when the export failed (the report says why; nothing of the sweep is lost).
+    ``heldout``: the pick's and the base trial's test accuracy, into the report and the sidecar."""
     started = time.perf_counter()
     with scratch_dir("rayjob-finish-") as tmp:
         scratch = Path(tmp)
         out = Path(outcome.experiment) if not is_uri(outcome.experiment) else scratch / "out"
         render_trial_plots(outcome, out, scratch)
-        done, note = export_best(outcome, out / EXPORT_DIR, scratch)
-        report = write_report(outcome, cfg, out, note)
+        done, note = export_best(outcome, out / EXPORT_DIR, scratch, heldout)
+        report = write_report(outcome, cfg, out, note, heldout)
         if is_uri(outcome.experiment):
             upload(out, outcome.experiment)
     print(f"report         {join(outcome.experiment, report.name)}", flush=True)
@@ -37,7 +39,7 @@ def finish_sweep(outcome: SweepOutcome, cfg: Config) -> int:
 
 
 def render_trial_plots(outcome: SweepOutcome, out: Path, scratch: Path) -> None:
-    """Confusion matrix, history and samples of each trial's best epoch into ``out/trial-<id>/``."""
+    """Confusion matrix, history and samples of each trial's last epoch into ``out/trial-<id>/``."""
     for record in outcome.records:
         if not record.checkpoint:
             continue
@@ -46,16 +48,19 @@ def render_trial_plots(outcome: SweepOutcome, out: Path, scratch: Path) -> None:
             render_run_plots(data, out / trial_dir_name(record.trial_id))
 
 
-def export_best(outcome: SweepOutcome, out_dir: Path, scratch: Path) -> tuple[Exported | None, str]:
-    """The best trial's best checkpoint to ONNX; returns the result (None on failure) and a note for the report."""
+def export_best(
+    outcome: SweepOutcome, out_dir: Path, scratch: Path, heldout: Heldout | None = None
+) -> tuple[Exported | None, str]:
+    """The best trial's last checkpoint to ONNX; returns the result (None on failure) and a note for the report."""
     best = outcome.best
     if best is None:
         return None, "ONNX: no trial has a checkpoint to export."
     try:
         print(f"exporting trial {best.trial_id} to ONNX (checks and latency follow)", flush=True)
         checkpoint = local_copy(best.checkpoint, scratch / "checkpoint")
-        metrics = {outcome.metric: best.best, "epoch": best.best_epoch}
-        done = export_checkpoint(checkpoint, out_dir, Source(best.checkpoint, best.trial_id, metrics))
+        metrics = {outcome.metric: best.final, "epoch": best.epochs}
+        source = Source(best.checkpoint, best.trial_id, metrics, heldout.to_dict() if heldout else None)
+        done = export_checkpoint(checkpoint, out_dir, source)
     except RayjobError as err:  # a failed check, or a checkpoint that cannot be read
         print(f"error: ONNX export failed: {err}", flush=True)
         return None, f"ONNX export failed: {err}"

@@ -75,6 +75,7 @@ class Source:
     checkpoint: str  # the checkpoint's path or URI in the run's storage
     trial_id: str | None = None
     metrics: dict[str, Any] | None = None
+    heldout: dict[str, Any] | None = None  # a sweep's pick and base on the test split (rayjob.outputs.heldout)
 
 
 def export_checkpoint(checkpoint: Path, out_dir: Path, source: Source) -> Exported:
@@ -151,6 +152,7 @@ def describe(cfg: Config, classes: list[str], kind: str, source: Source) -> dict
         "opset": OPSET,
         "trial_id": source.trial_id,
         "metrics": source.metrics or {},
+        "heldout": source.heldout,
         "source_checkpoint": source.checkpoint,
         "config": cfg.to_dict(),
     }

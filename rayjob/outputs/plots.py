@@ -89,17 +89,18 @@ def sample_grid_png(images: np.ndarray, true: Sequence[str], predicted: Sequence
 def best_so_far_png(
     order: list[float], when: list[float], values: list[float], metric: str, mode: str, path: Path
 ) -> None:
-    """The best metric found so far, against trials started and against wall time."""
+    """The best metric found so far, against trials and against wall time (the caller passes trials that ran
+    every epoch: a stopped trial's early value is no final model)."""
     plt = _plt()
     pick = max if mode == "max" else min
     best = []
     for v in values:
         best.append(v if not best else pick(best[-1], v))
     fig, (by_trial, by_time) = plt.subplots(1, 2, figsize=(10, 4))
-    by_trial.plot(order, values, "o", alpha=0.5, label="trial best")
+    by_trial.plot(order, values, "o", alpha=0.5, label="trial (last epoch)")
     by_trial.step(order, best, where="post", label="best so far")
-    by_trial.set_xlabel("trial (in start order)")
-    by_time.plot(when, values, "o", alpha=0.5, label="trial best")
+    by_trial.set_xlabel("trial that ran every epoch (in start order)")
+    by_time.plot(when, values, "o", alpha=0.5, label="trial (last epoch)")
     by_time.step(when, best, where="post", label="best so far")
     by_time.set_xlabel("seconds since the sweep started (trial end)")
     for ax in (by_trial, by_time):
@@ -131,9 +132,13 @@ def learning_curves_png(curves: dict[str, tuple[list[int], list[float], str]], m
     plt.close(fig)
 
 
-def metric_vs_params_png(params: dict[str, list[Any]], values: list[float], metric: str, path: Path) -> None:
-    """One panel per searched parameter: the trial's best metric against its value."""
+def metric_vs_params_png(
+    params: dict[str, list[Any]], values: list[float], ran_to_end: list[bool], metric: str, path: Path
+) -> None:
+    """One panel per searched parameter: the trial's metric at its last epoch against its value. Trials that
+    ran every epoch are filled dots; trials stopped early (a value at an earlier epoch) are grey rings."""
     plt = _plt()
+    full = np.asarray(ran_to_end, dtype=bool)
     names = list(params)
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
@@ -142,19 +147,20 @@ def metric_vs_params_png(params: dict[str, list[Any]], values: list[float], metr
         ax.axis("off")
     for ax, name in zip(axes.flat, names, strict=False):
         column = params[name]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
-            ax.scatter(column, values, alpha=0.7)
-            positive = all(v > 0 for v in column)
-            if positive and max(column) / min(column) > 20:
-                ax.set_xscale("log")
-        else:
-            labels = sorted({str(v) for v in column})
-            x = [labels.index(str(v)) for v in column]
-            ax.scatter(x, values, alpha=0.7)
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column)
+        labels = sorted({str(v) for v in column})
+        x = np.asarray(column if numeric else [labels.index(str(v)) for v in column], dtype=float)
+        y = np.asarray(values, dtype=float)
+        ax.scatter(x[full], y[full], alpha=0.8, label="ran every epoch")
+        ax.scatter(x[~full], y[~full], facecolors="none", edgecolors="gray", label="stopped early (its last epoch)")
+        if numeric and all(v > 0 for v in column) and max(column) / min(column) > 20:
+            ax.set_xscale("log")
+        if not numeric:
             ax.set_xticks(range(len(labels)), labels, rotation=20)
         ax.set_title(name)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

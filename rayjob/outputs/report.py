@@ -12,6 +12,7 @@ from typing import Any
 
 from rayjob.config import Config
 from rayjob.layout import REPORT_FILE, RUN_PLOT_FILES, trial_dir_name
+from rayjob.outputs.heldout import Heldout
 from rayjob.ranking import ranked_items
 from rayjob.sweep.results import SweepOutcome, TrialRecord
 
@@ -19,10 +20,12 @@ MIN_TRIALS_FOR_IMPORTANCE = 5  # below this, no importance at all
 TRIALS_FOR_CONFIDENT_IMPORTANCE = 20  # below this, the plot carries a caveat
 
 
-def write_report(outcome: SweepOutcome, cfg: Config, out: Path, export_note: str = "") -> Path:
+def write_report(
+    outcome: SweepOutcome, cfg: Config, out: Path, export_note: str = "", heldout: Heldout | None = None
+) -> Path:
     """Write ``report.md`` and its PNGs into ``out``; returns the report's path."""
     out.mkdir(parents=True, exist_ok=True)
-    ranked = ranked_items(outcome.records, lambda r: r.best, outcome.mode)
+    ranked = ranked_items(outcome.records, lambda r: r.final, outcome.mode)
     figures = _figures(outcome, cfg, out)
     lines = [f"# Sweep report: {cfg.run.name}", "", summary_sentence(outcome)]
     failed = [r for r in outcome.records if r.status in ("DIVERGED", "ERROR")]
@@ -31,11 +34,18 @@ def write_report(outcome: SweepOutcome, cfg: Config, out: Path, export_note: str
     best = outcome.best
     if best is not None:
         values = ", ".join(f"`{k}={_short(v)}`" for k, v in best.params.items())
-        lines += ["", f"**Best trial `{best.trial_id}`**: {outcome.metric} = {best.best:.4f} at epoch "
-                  f"{best.best_epoch}; {values}.", f"Checkpoint: `{best.checkpoint}`"]  # fmt: skip
+        lines += ["", f"**Best trial `{best.trial_id}`**: {outcome.metric} = {best.final:.4f} at its last epoch "
+                  f"({best.epochs}); {values}.", f"Checkpoint: `{best.checkpoint}`"]  # fmt: skip
         comparison = base_comparison(outcome)
         if comparison:
-            lines += ["", comparison[0].upper() + comparison[1:] + "."]
+            lines += ["", comparison[0].upper() + comparison[1:] + " (on val, which selected it)."]
+    if heldout is not None:
+        lines += ["", f"## Held-out {heldout.split} accuracy", "", "| trial | role | top-1 | standard error | images |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for role, acc in (("the pick", heldout.pick), ("the base config", heldout.base)):
+            if acc is not None and (role == "the pick" or acc.trial_id != heldout.pick.trial_id):
+                lines.append(f"| `{acc.trial_id}` | {role} | {acc.top1:.4f} | {acc.se:.4f} | {acc.images} |")
+        lines += ["", f"The pick: {heldout.verdict()}. A difference under 2 standard errors is no difference."]
     if export_note:
         lines += ["", export_note]
     lines += ["", "## Top trials", "", _table(ranked[:10], outcome)]
@@ -59,16 +69,16 @@ def summary_sentence(outcome: SweepOutcome) -> str:
 
 
 def base_comparison(outcome: SweepOutcome) -> str:
-    """``+0.8 pp over the base config (trial x, 0.9876)``, or "" when the sweep ran no base trial."""
+    """``+0.8 pp over the base config (trial x, 0.9876)`` at their last epochs, or "" without a base trial."""
     best, base = outcome.best, outcome.base
-    if best is None or base is None or base.best is None:
+    if best is None or base is None or base.final is None:
         return ""
     if best.trial_id == base.trial_id:
-        return f"the base config itself is the best trial ({base.best:.4f}); no searched point beat it"
-    reference = f"the base config (trial {base.trial_id}, {base.best:.4f})"
-    if outcome.mode == "max" and outcome.metric != "train/loss" and "loss" not in outcome.metric:
-        return f"{(best.best - base.best) * 100:+.2f} pp over {reference}"
-    return f"{outcome.metric} {best.best - base.best:+.4f} against {reference}"
+        return f"the base config itself is the best trial ({base.final:.4f}); no searched point beat it"
+    reference = f"the base config (trial {base.trial_id}, {base.final:.4f})"
+    if outcome.mode == "max" and "loss" not in outcome.metric:
+        return f"{(best.final - base.final) * 100:+.2f} pp over {reference}"
+    return f"{outcome.metric} {best.final - base.final:+.4f} against {reference}"
 
 
 def _figures(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
@@ -76,22 +86,27 @@ def _figures(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, s
     from rayjob.outputs import plots
 
     figures = []
-    scored = [r for r in outcome.records if r.best is not None]
-    timed = sorted((r for r in scored if r.started is not None and r.ended is not None), key=lambda r: r.started)
-    if timed:
-        t0 = timed[0].started
+    scored = [r for r in outcome.records if r.final is not None]
+    t0 = min((r.started for r in scored if r.started is not None), default=None)
+    timed = sorted((r for r in scored if r.status == "COMPLETED" and r.started is not None and r.ended is not None),
+                   key=lambda r: r.started)  # fmt: skip
+    if timed and t0 is not None:
         when = [r.ended - t0 for r in timed]
-        plots.best_so_far_png(list(range(1, len(timed) + 1)), when, [r.best for r in timed], outcome.metric,
+        plots.best_so_far_png(list(range(1, len(timed) + 1)), when, [r.final for r in timed], outcome.metric,
                               outcome.mode, out / "best_so_far.png")  # fmt: skip
-        figures.append(("Best so far, by trial and by wall time", "best_so_far.png", ""))
+        caption = "Trials that ran every epoch, by their last epoch; trials stopped early are left out."
+        figures.append(("Best so far, by trial and by wall time", "best_so_far.png", caption))
     curves = {r.trial_id: (list(range(1, len(r.curve) + 1)), _nan(r.curve), r.status) for r in outcome.records}
     if any(c[0] for c in curves.values()):
         plots.learning_curves_png(curves, outcome.metric, out / "learning_curves.png")
         figures.append(("Learning curves (trials stopped early are short and dashed)", "learning_curves.png", ""))
     if scored and cfg.search.space:
         params = {k: [r.params.get(k) for r in scored] for k in cfg.search.space}
-        plots.metric_vs_params_png(params, [r.best for r in scored], outcome.metric, out / "metric_vs_params.png")
-        figures.append((f"{outcome.metric} against each searched parameter", "metric_vs_params.png", ""))
+        full = [r.status == "COMPLETED" for r in scored]
+        plots.metric_vs_params_png(params, [r.final for r in scored], full, outcome.metric,
+                                   out / "metric_vs_params.png")  # fmt: skip
+        caption = "Filled: trials that ran every epoch. Rings: trials stopped early, at the epoch they stopped."
+        figures.append((f"{outcome.metric} against each searched parameter", "metric_vs_params.png", caption))
     figures += _importance_figure(outcome, cfg, out)
     figures += _best_trial_figures(outcome, out)
     return figures
@@ -155,11 +170,12 @@ def _best_trial_figures(outcome: SweepOutcome, out: Path) -> list[tuple[str, str
 
 def _table(records: list[TrialRecord], outcome: SweepOutcome) -> str:
     keys = sorted({k for r in outcome.records for k in r.params})
-    header = ["trial", "status", outcome.metric, "best epoch", "epochs", *keys]
+    header = ["trial", "status", f"{outcome.metric} (last epoch)", "epochs", "peak", "peak epoch", *keys]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in records:
         trial = f"{r.trial_id} (base)" if r.is_base else r.trial_id
-        cells = [trial, r.status, f"{r.best:.4f}", str(r.best_epoch), str(r.epochs)]
+        peak = "" if r.best is None else f"{r.best:.4f}"
+        cells = [trial, r.status, f"{r.final:.4f}", str(r.epochs), peak, str(r.best_epoch)]
         cells += [_short(r.params.get(k)) for k in keys]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -1,9 +1,8 @@
 """The results contract of a sweep: one typed record per trial, written once, read back with its types.
 
 ``trials.jsonl`` holds the records (JSON keeps 1e-05 a number and resnet18 a string); ``trials.csv`` is
-the same table for people and spreadsheets, never read back. ``SweepOutcome.best`` is decided once, by
-``rayjob.ranking``, over trials that reported the metric and kept a checkpoint: the summary, the
-report and the exported model all name that trial.
+the same table for people and spreadsheets, never read back. ``SweepOutcome.best`` is decided once
+(``best_trial``): the summary, the report and the exported model all name that trial.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rayjob.layout import TRIALS_CSV, TRIALS_JSONL
-from rayjob.ranking import best as best_of
+from rayjob.ranking import score, tiebreak_of
 from rayjob.storage import join, read_text, write_text
 
 STATUSES = ("COMPLETED", "STOPPED", "DIVERGED", "ERROR", "UNFINISHED")
@@ -27,11 +26,13 @@ class TrialRecord:
     trial_id: str
     status: str  # one of STATUSES: STOPPED = stopped early by the scheduler
     params: dict[str, Any]  # searched dotted keys -> the trial's values
-    best: float | None  # the trial's best value of the sweep metric (None: never reported)
+    best: float | None  # the peak of the sweep metric over the trial's epochs (None: never reported)
     best_epoch: int
     epochs: int  # epochs trained
     curve: list[float | None] = field(default_factory=list)  # the metric at epoch 1, 2, ...
-    checkpoint: str = ""  # the best epoch's checkpoint.ckpt, a local path or a URI
+    checkpoint: str = ""  # the last epoch's checkpoint.ckpt (the model the trial ends with), a path or a URI
+    final: float | None = None  # the metric at the last epoch: what selects the best trial
+    final_tiebreak: float | None = None  # the tie-break signal there (ranking.tiebreak_of: val loss)
     error: str = ""
     is_base: bool = False  # the trial of the config's own values
     started: float | None = None  # unix time of the trial's first report minus its duration
@@ -57,7 +58,7 @@ class SweepOutcome:
 
     @property
     def best(self) -> TrialRecord | None:
-        return best_trial(self.records, self.mode)
+        return best_trial(self.records, self.metric, self.mode)
 
     @property
     def base(self) -> TrialRecord | None:
@@ -71,12 +72,18 @@ class SweepOutcome:
         return {status: sum(r.status == status for r in self.records) for status in STATUSES}
 
 
-def best_trial(records: list[TrialRecord], mode: str) -> TrialRecord | None:
-    """The one definition of the best trial: best metric among trials with a checkpoint to show for it;
-    of equals, the base trial (a searched point that only ties it found nothing better), then the smallest
-    trial id (the same answer whatever order the records come in)."""
-    candidates = sorted((r for r in records if r.checkpoint), key=lambda r: (not r.is_base, r.trial_id))
-    return best_of(candidates, lambda r: r.best, mode)
+def best_trial(records: list[TrialRecord], metric: str, mode: str) -> TrialRecord | None:
+    """The one definition of the best trial: of the trials that ran every epoch (all with a checkpoint when
+    none did), the best ``metric`` at its last epoch (the model it ends with and that is exported, not the
+    peak of a noisy curve); ties broken by the tie-break signal there (val loss), then the base trial (a
+    searched point that only ties it found nothing better), then the smallest trial id."""
+    scored = [r for r in records if r.checkpoint and score(r.final, mode) > -math.inf]
+    candidates = [r for r in scored if r.status == "COMPLETED"] or scored
+    if not candidates:
+        return None
+    tie_mode = tiebreak_of(metric)[1]
+    return min(candidates, key=lambda r: (-score(r.final, mode), -score(r.final_tiebreak, tie_mode), not r.is_base,
+                                          r.trial_id))  # fmt: skip
 
 
 def write_records(outcome: SweepOutcome) -> list[str]:
@@ -101,13 +108,14 @@ def _csv_text(records: list[TrialRecord]) -> str:
     keys = sorted({k for r in records for k in r.params})
     out = io.StringIO()
     writer = csv.writer(out)
-    header = ["trial_id", "status", "base", *keys, "best", "best_epoch", "epochs", "checkpoint", "error"]
+    header = ["trial_id", "status", "base", *keys, "final", "final_tiebreak", "best", "best_epoch", "epochs",
+              "checkpoint", "error"]  # fmt: skip
     writer.writerow(header)
     for r in records:
         values = [r.params.get(k, "") for k in keys]
-        best = "" if r.best is None else r.best
-        writer.writerow([r.trial_id, r.status, int(r.is_base), *values, best, r.best_epoch, r.epochs, r.checkpoint,
-                         r.error])  # fmt: skip
+        numbers = ["" if v is None else v for v in (r.final, r.final_tiebreak, r.best)]
+        writer.writerow([r.trial_id, r.status, int(r.is_base), *values, *numbers, r.best_epoch, r.epochs,
+                         r.checkpoint, r.error])  # fmt: skip
     return out.getvalue()
 
 

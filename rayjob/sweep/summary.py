@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from rayjob.layout import TRIALS_CSV
+from rayjob.outputs.heldout import Heldout
 from rayjob.outputs.report import base_comparison
 from rayjob.storage import join
 from rayjob.sweep.console import short_values, wrapped
 from rayjob.sweep.results import SweepOutcome
 
 
-def print_summary(outcome: SweepOutcome, num_samples: int, elapsed: float, tables: list[str]) -> None:
-    """What the sweep did, where its files are, and its best trial. ``tables`` are the files written."""
+def print_summary(
+    outcome: SweepOutcome, num_samples: int, elapsed: float, tables: list[str], heldout: Heldout | None = None
+) -> None:
+    """What the sweep did, where its files are, its best trial and how it does on held-out data against the
+    base. ``tables`` are the files written."""
     counts = outcome.counts()
     print()
     if not outcome.finished:
@@ -30,8 +34,10 @@ def print_summary(outcome: SweepOutcome, num_samples: int, elapsed: float, table
     if best is None:
         print(f"no trial reported {outcome.metric} with a checkpoint")
         return
-    print(wrapped("best trial     ", f"{best.trial_id} (epoch {best.best_epoch}): {short_values(best.params)}"))
+    print(wrapped("best trial     ", f"{best.trial_id} (epoch {best.epochs}): {short_values(best.params)}"))
     comparison = base_comparison(outcome)
     if comparison:
         print(f"vs base        {comparison}")
+    for label, text in heldout.lines() if heldout else []:
+        print(f"{label:15s}{text}")
     print(f"checkpoint     {best.checkpoint}", flush=True)
