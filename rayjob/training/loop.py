@@ -27,6 +27,7 @@ from rayjob.training.callbacks.checkpoint_io import LocalFileCheckpointIO
 from rayjob.training.callbacks.divergence_guard import DivergenceGuard
 from rayjob.training.callbacks.epoch_log import EpochLog
 from rayjob.training.callbacks.report_checkpoint import ReportCheckpoint
+from rayjob.training.callbacks.rng_state import RngState
 from rayjob.training.launch import local_gpus, resolve_devices
 from rayjob.training.sessions import RayTrainSession, Session
 
@@ -44,7 +45,7 @@ def train_loop(config: dict[str, Any], session: Session | None = None, verbose: 
     session = session or RayTrainSession()
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
-    data = ImageDataModule(cfg.data, resolve_root(cfg.data))
+    data = ImageDataModule(cfg.data, resolve_root(cfg.data), cfg.trainer.test_curve)
     weights = inverse_frequency(data.class_counts()) if cfg.loss.class_weights else None
     model = Classifier(cfg.to_dict(), data.classes, weights)
     trainer = _trainer(cfg, _callbacks(cfg, session, verbose), distributed, session.interactive)
@@ -57,7 +58,8 @@ def train_loop(config: dict[str, Any], session: Session | None = None, verbose: 
 
 def _callbacks(cfg: Config, session: Session, verbose: bool) -> list[L.Callback]:
     guard = DivergenceGuard()
-    callbacks: list[L.Callback] = [EpochLog(verbose), guard, ReportCheckpoint(session, guard, cfg.trainer.plots)]
+    report = ReportCheckpoint(session, guard, cfg.trainer.plots)
+    callbacks: list[L.Callback] = [EpochLog(verbose), guard, RngState(), report]
     if cfg.trainer.early_stopping_patience is not None:
         from lightning.pytorch.callbacks import EarlyStopping
 
