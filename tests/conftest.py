@@ -19,9 +19,9 @@ os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
 @pytest.fixture
 def tiny_root(tmp_path: Path) -> Path:
-    """Three visibly different classes, 8 train and 4 val images each."""
+    """Three visibly different classes, 8 train, 4 val and 4 test images each."""
     colors = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
-    return make_image_folder(tmp_path / "data", colors, {"train": 8, "val": 4})
+    return make_image_folder(tmp_path / "data", colors, {"train": 8, "val": 4, "test": 4})
 
 
 @pytest.fixture(scope="session")

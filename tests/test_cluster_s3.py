@@ -44,6 +44,32 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     monkeypatch.undo()
 
 
+def test_a_changed_image_in_the_bucket_is_fetched_again_and_an_unchanged_bucket_is_not(
+    s3: dict[str, str], tmp_path: Path
+) -> None:
+    """A node's copy of a URI dataset is reused only while the bucket's listing matches (names, sizes, mtimes)."""
+    import numpy as np
+    from PIL import Image
+
+    from rayjob.data.sources import cached_copy
+
+    uri = f"s3://{BUCKET}/fresh/data"
+    folder = make_image_folder(tmp_path / "up", COLORS, {"train": 2, "val": 1})
+    upload(folder, uri)
+    first = cached_copy(uri, tmp_path / "cache")
+    assert cached_copy(uri, tmp_path / "cache") == first  # unchanged: the same copy, no download
+    (first / "train" / "red" / "marker").write_text("kept")  # a re-download would not have it
+    assert (cached_copy(uri, tmp_path / "cache") / "train" / "red" / "marker").is_file()
+
+    changed = tmp_path / "changed.png"
+    Image.fromarray(np.full((12, 12, 3), 7, dtype=np.uint8)).save(changed)  # another size, other pixels
+    upload(changed, f"{uri}/train/red/red_0.png")
+    second = cached_copy(uri, tmp_path / "cache")
+    assert second != first
+    assert np.asarray(Image.open(second / "train" / "red" / "red_0.png")).max() == 7  # the new file
+    assert not (second / "train" / "red" / "marker").exists()
+
+
 def test_storage_round_trip_on_s3(s3: dict[str, str], tmp_path: Path) -> None:
     """What every deliverable relies on: folders and files up and down, into folders that do not exist yet."""
     folder = make_image_folder(tmp_path / "up", COLORS, {"train": 1, "val": 1})

@@ -36,8 +36,8 @@ def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
         "ema.decay": {"choice": [0.9, 0.99]},
         "optim.weight_decay": {"loguniform": [1e-3, 1e-1]},
         "loss.label_smoothing": {"uniform": [0.0, 0.15]},
-        "data.augment": {"choice": ["none", "basic"]},
-        "data.random_erasing": {"uniform": [0.0, 0.25]},
+        "data.augment.crop_scale": {"choice": [0.6, 1.0]},
+        "data.augment.random_erasing": {"uniform": [0.0, 0.25]},
     }
     cfg = tiny_config(search__space=space, search__num_samples=10, trainer__max_epochs=3,
                       run__storage_path=f"{ray_tmpdir}/results")  # short, like the quickstart's  # fmt: skip

@@ -105,6 +105,20 @@ def structured_image() -> Image.Image:
     return Image.fromarray(arr)
 
 
+def test_camera_digits_are_split_by_original_with_a_large_test_split(tmp_path: Path) -> None:
+    """No original digit (nor a variant of it) lands in two splits; test has >= 1,000 independent images."""
+    from rayjob.data.digits import ensure_embedded
+
+    root = ensure_embedded("camera-digits", tmp_path)
+    originals = {s: {p.name.split("-")[0] for p in (root / s).rglob("*.png")} for s in ("train", "val", "test")}
+    assert not originals["train"] & originals["val"] and not originals["train"] & originals["test"]
+    assert not originals["val"] & originals["test"]
+    assert len(list((root / "test").rglob("*.png"))) == len(originals["test"]) >= 1000
+    assert len(list((root / "train").rglob("*.png"))) == 8 * len(originals["train"]) == 2000  # 8 renderings each
+    data = ImageDataModule(DataConfig(), root)
+    assert data.classes == [str(d) for d in range(10)] and data.class_counts("val") == [40] * 10
+
+
 def test_none_preset_is_exactly_the_evaluation_transform() -> None:
     image = structured_image()
     reference = eval_transform(DataConfig(image_size=24))(image)

@@ -29,7 +29,7 @@ def sweep_config(tiny_config: Callable[..., Config], **overrides: object) -> Con
         ({"optim.lr": {"choice": []}}, "choice needs a non-empty list"),
         ({"optim.lr": {"loguniform": [0, 1]}}, "loguniform bounds must be positive"),
         ({"model.backbone": {"choice": ["resnet18", "vgg99"]}}, r"value 'vgg99' is not valid: unknown backbone"),
-        ({"data.augment": {"choice": ["none", "heavy"]}}, r"value 'heavy' is not valid"),
+        ({"data.augment.crop_scale": {"choice": [0.6, 2.0]}}, r"value 2.0 is not valid"),
         ({"run.name": {"choice": ["a", "b"]}}, "cannot be searched"),
         ({"optim.lr": 0.1}, "must name one distribution"),
         ({"optim.lr": {"loguniform": [1e-2, 1e-1]}}, r"config's optim.lr=0.001 is outside search.space.optim.lr"),
@@ -72,14 +72,18 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
     assert (experiment / "config.yaml").is_file() and (experiment / "trials.csv").is_file()
 
     # One best trial, named the same by the summary, the trials table, the report and the sidecar.
-    best = best_trial(records, "max")
-    assert Path(best.checkpoint).is_file()
-    assert float(out[-1].split()[1]) == round(best.best, 4)
+    best = best_trial(records, "val/acc_top1", "max")
+    assert Path(best.checkpoint).is_file() and f"checkpoint_{best.epochs - 1:06d}" in best.checkpoint  # its last
+    assert float(out[-1].split()[1]) == round(best.final, 4)
+    assert out[-2].startswith("test/acc_top1 ") and "test top-1     " in "\n".join(out)
     assert f"best trial     {best.trial_id} " in "\n".join(out)
     report = (experiment / "report.md").read_text()
     assert f"**Best trial `{best.trial_id}`**" in report and "ONNX" in report and "## Top trials" in report
     sidecar = json.loads((experiment / "export" / "model.json").read_text())
     assert sidecar["trial_id"] == best.trial_id and sidecar["source_checkpoint"] == best.checkpoint
+    assert sidecar["heldout"]["pick"]["trial_id"] == best.trial_id and sidecar["heldout"]["split"] == "test"
+    assert f"{sidecar['heldout']['pick']['top1']:.4f}" == out[-2].split()[1]
+    assert "## Held-out test accuracy" in report and "standard error" in report
 
     # The post-hook: per-trial plots, a verified ONNX of the best trial, the report and its figures.
     assert (experiment / "export" / "model.onnx").is_file()

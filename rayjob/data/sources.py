@@ -1,9 +1,10 @@
 """Where a run's images come from: an embedded dataset, a local folder, or a cloud URI.
 
 A URI (``s3://bucket/prefix``, ``gs://...``, anything pyarrow.fs reads, ``file://`` too) is copied once
-per node into ``<data.cache_dir>/datasets/<hash>/`` and reused by every later trial and worker on that
-node; the copy is written to a staging folder and renamed into place, so concurrent workers never read
-half a dataset.
+per node into ``<data.cache_dir>/datasets/<uri hash>/<listing hash>/`` and reused by every later trial
+and worker on that node while the URI's listing (every file's name, size and modification time) is
+unchanged: a bucket whose images change is fetched again. The copy is written to a staging folder and
+renamed into place, so concurrent workers never read half a dataset.
 """
 
 from __future__ import annotations
@@ -51,13 +52,14 @@ def check_remote_layout(uri: str) -> None:
 
 
 def cached_copy(uri: str, cache_dir: Path) -> Path:
-    """This node's copy of ``uri``, downloaded on first use."""
+    """This node's copy of ``uri`` as it is now: downloaded on first use and again when its listing changed."""
     from pyarrow import fs as pafs
 
-    target = cache_dir / "datasets" / hashlib.sha1(uri.encode()).hexdigest()[:16]
+    filesystem, base = _filesystem(uri)
+    version = listing_digest(filesystem, base, uri)
+    target = cache_dir / "datasets" / hashlib.sha1(uri.encode()).hexdigest()[:16] / version
     if (target / _DONE_MARKER).exists():
         return target
-    filesystem, base = _filesystem(uri)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     try:
@@ -74,6 +76,20 @@ def cached_copy(uri: str, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def listing_digest(filesystem: object, base: str, uri: str) -> str:
+    """A short hash of every file under ``base``: relative name, size, modification time (one listing call)."""
+    from pyarrow import fs as pafs
+
+    try:
+        infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
+    except OSError as err:
+        raise DataError(f"cannot list dataset {uri}: {err}; check the URI and the node's credentials") from None
+    rows = sorted(
+        f"{info.path[len(base):]}\t{info.size}\t{info.mtime_ns}" for info in infos if info.type == pafs.FileType.File
+    )
+    return hashlib.sha1("\n".join(rows).encode()).hexdigest()[:16]
 
 
 def _filesystem(uri: str) -> tuple[object, str]:
