@@ -1,8 +1,8 @@
-"""The search machinery on recorded learning curves: the real Tuner + OptunaSearch + ASHA, no training.
+"""The search machinery on recorded learning curves: the real Tuner + OptunaSearch + RungScheduler, no training.
 
-The curves are the oracle's (benchmarks/oracle_quickstart.json: every point of a discretised quickstart
-space trained to the end). Trials replay them epoch by epoch (rayjob.sweep.replay), one at a time with
-fixed seeds, so every run is the same and takes seconds.
+The curves are benchmarks/curves_quickstart.json: every point of the quickstart's space trained to the end under
+2 seeds, with val top-1, val loss and test top-1 per epoch (benchmarks/record_curves.py). Trials replay them
+epoch by epoch (rayjob.sweep.replay), one at a time with fixed seeds, so every run is the same and takes seconds.
 """
 
 from __future__ import annotations
@@ -12,61 +12,79 @@ import statistics
 from pathlib import Path
 
 from rayjob.config import Config, load_config
-from rayjob.sweep.replay import curve_key, curve_table, replay_config, replay_sweep
+from rayjob.sweep.replay import Run, curve_key, curve_table, drawn_run, pick, replay_config, replay_sweep
 from rayjob.sweep.space import base_point
 
 ROOT = Path(__file__).resolve().parent.parent
-ORACLE = json.loads((ROOT / "benchmarks" / "oracle_quickstart.json").read_text())
-CURVES = curve_table(ORACLE["configs"])
+RECORDED = json.loads((ROOT / "benchmarks" / "curves_quickstart.json").read_text())
+CURVES = curve_table(RECORDED)
 CHANCE = 0.1  # ten digit classes
 
 
 def quickstart(**values: object) -> Config:
+    return replay_config(load_config(ROOT / "configs" / "quickstart.yaml"), RECORDED["grid"]).with_values(values)
+
+
+def test_the_recording_covers_the_quickstart_space_with_two_seeds_per_point() -> None:
     cfg = load_config(ROOT / "configs" / "quickstart.yaml")
-    return replay_config(cfg, ORACLE["grid"], ORACLE["fixed"]).with_values(values)
+    assert RECORDED["grid"] == {k: v["choice"] for k, v in cfg.search.space.items()}
+    assert len(RECORDED["configs"]) >= 64 and all(len(c["seeds"]) == 2 for c in RECORDED["configs"])
+    for c in RECORDED["configs"]:
+        for s in c["seeds"]:
+            assert len(s["val_acc"]) == len(s["val_loss"]) == len(s["test_acc"]) == cfg.trainer.max_epochs
+
+
+def test_each_sweep_seed_draws_one_recorded_run_so_the_noise_is_in_the_replay() -> None:
+    base = base_point(quickstart())
+    drawn = [drawn_run(CURVES, base, seed) for seed in range(12)]
+    assert drawn == [drawn_run(CURVES, base, seed) for seed in range(12)]  # stable
+    assert len({tuple(r.test_acc) for r in drawn}) == 2  # both recorded seeds come up
 
 
 def test_tpe_concentrates_on_the_good_region(local_ray: None) -> None:
-    """After its random start, TPE proposes better points than random search does, seed for seed."""
+    """After its random start, TPE proposes better points than random search does, over the same seeds."""
     tpe_cfg = quickstart(**{"search.num_samples": 16, "search.scheduler": "fifo", "search.include_base": False})
     random_cfg = tpe_cfg.with_values({"search.algorithm": "random"})
     startup = 5  # ceil(0.3 x 16)
     tpe, rand = [], []
     for seed in range(3):
-        tpe += [t.full_best for t in replay_sweep(tpe_cfg, CURVES, seed)[startup:]]
-        rand += [t.full_best for t in replay_sweep(random_cfg, CURVES, seed)[startup:]]
-    grid_median = statistics.median(max(c["curve"]) for c in ORACLE["configs"])
+        tpe += [t.final for t in replay_sweep(tpe_cfg, CURVES, seed)[startup:]]
+        rand += [t.final for t in replay_sweep(random_cfg, CURVES, seed)[startup:]]
     assert statistics.mean(tpe) > statistics.mean(rand)
-    assert sum(v > grid_median for v in tpe) > sum(v > grid_median for v in rand)
 
 
-def slow_starter() -> tuple[dict, dict]:
-    """The best point of the grid, made to sit at chance through its warmup epoch (as slow starters do)."""
-    best = max(ORACLE["configs"], key=lambda c: max(c["curve"]))
-    curves = dict(CURVES)
-    curves[curve_key(best["params"])] = [CHANCE, *best["curve"][1:]]
-    return best["params"], curves
-
-
-def test_the_first_rung_after_the_warmup_keeps_a_slow_starter_that_ends_best(local_ray: None) -> None:
-    params, curves = slow_starter()
-    cfg = quickstart(**{"search.num_samples": 4, "search.points_to_evaluate": [params]})
-    trials = replay_sweep(cfg, curves, seed=0)
-    slow = next(t for t in trials if t.params == params)
-    assert slow.epochs == cfg.trainer.max_epochs  # judged at epoch 2, after its warmup: it went on
-    assert slow.best == max(t.best for t in trials)  # and ended as the sweep's best
-
-    # The same sweep with the rung inside the warmup (epoch 1 of a 1-epoch warmup) stops it at chance.
-    naive = cfg.with_values({"optim.warmup_epochs": 0.0})  # grace auto -> epoch 1
-    stopped = next(t for t in replay_sweep(naive, curves, seed=0) if t.params == params)
-    assert stopped.epochs == 1 and stopped.best == CHANCE
-
-
-def test_the_base_trial_runs_to_the_end_and_the_sweep_never_ends_below_it(local_ray: None) -> None:
+def test_the_base_trial_runs_to_the_end_and_the_pick_never_ends_below_it_on_val(local_ray: None) -> None:
     cfg = quickstart()
-    for seed in range(3):
+    for seed in range(2):
         trials = replay_sweep(cfg, CURVES, seed)
         first = trials[0]
-        assert first.params == base_point(cfg)
+        assert first.params == base_point(cfg) and first.is_base
         assert first.epochs == cfg.trainer.max_epochs  # the scheduler never stops the base config
-        assert max(t.best for t in trials) >= first.full_best
+        chosen = pick(trials, cfg)
+        assert chosen is not None and chosen.final >= first.final
+
+
+def test_a_rung_ranks_trials_tied_at_chance_by_val_loss(local_ray: None) -> None:
+    """Four points made to sit at chance at the first rung, with different losses: the lowest loss goes on."""
+    cfg = quickstart(**{"search.num_samples": 4, "search.include_base": False, "search.reduction_factor": 4})
+    grace = _first_rung(cfg)
+    points = [c["params"] for c in RECORDED["configs"][:4]]
+    curves = dict(CURVES)
+    for i, params in enumerate(points):
+        runs = curves[curve_key(params)]
+        curves[curve_key(params)] = [_at_chance(r, grace, loss=2.30 + 0.01 * ((i + 2) % 4)) for r in runs]
+    lowest = points[2]  # loss 2.30
+    trials = replay_sweep(cfg.with_values({"search.points_to_evaluate": points}), curves, seed=0)
+    ran_on = [t.params for t in trials if t.epochs > grace]
+    assert ran_on == [lowest]
+
+
+def _first_rung(cfg: Config) -> int:
+    from rayjob.sweep.schedule import grace_period
+
+    return grace_period(cfg)
+
+
+def _at_chance(run: Run, epochs: int, loss: float) -> Run:
+    """``run`` with val top-1 at chance and val loss ``loss`` for its first ``epochs`` epochs."""
+    return Run([CHANCE] * epochs + run.val_acc[epochs:], [loss] * epochs + run.val_loss[epochs:], run.test_acc)

@@ -21,6 +21,7 @@ from typing import Any
 from ray.tune import Callback
 
 from rayjob.config import Config
+from rayjob.data.digits import DESCRIPTIONS
 from rayjob.ranking import best as ranking_best
 
 PROGRESS_EVERY_S = 30.0
@@ -56,7 +57,7 @@ def clock(seconds: float) -> str:
 
 def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> None:
     """What is about to run, in a few lines."""
-    data = cfg.data.root or "embedded digits (scikit-learn)"
+    data = cfg.data.root or DESCRIPTIONS[cfg.data.embedded]
     resources = ", ".join(f"{v:g} {k}" for k, v in per_trial.items())
     workers = "in-process" if cfg.scaling.num_workers == 0 else f"{cfg.scaling.num_workers} Ray Train worker(s)"
     lines = [
@@ -118,7 +119,7 @@ class SweepConsole(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         epoch = int(last.get("epoch", 0))
-        best = f", best {self.metric} {metric_text(trial.metric_analysis.get(self.metric, {}).get(self.mode))}"
+        best = f", {self.metric} {metric_text(last.get(self.metric))}"  # its last epoch's: what the pick ranks
         if last.get("diverged") == 1.0:
             self.say(f"{trial.trial_id} diverged at epoch {epoch} (loss NaN/inf); the sweep goes on")
         elif epoch < self.max_epochs:
@@ -156,8 +157,9 @@ class SweepConsole(Callback):
         """``17 epochs/60 max, best 0.9851 (3f2a...), 1:23 elapsed, ETA ~1:40``, from Tune's trials."""
         elapsed = now - self.started
         epochs = {t.trial_id: int((t.last_result or {}).get("epoch", 0)) for t in trials}
-        best = ranking_best(trials, lambda t: t.metric_analysis.get(self.metric, {}).get(self.mode), self.mode)
-        shown = f"best {best.metric_analysis[self.metric][self.mode]:.4f} ({best.trial_id})" if best else "best -"
+        ended = [t for t in trials if epochs[t.trial_id] >= self.max_epochs]  # the pick's candidates
+        best = ranking_best(ended, lambda t: (t.last_result or {}).get(self.metric), self.mode)
+        shown = f"best {best.last_result[self.metric]:.4f} ({best.trial_id})" if best else "best -"
         finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
         running = sum(epochs[t.trial_id] / self.max_epochs for t in trials if t not in finished)
         fraction = (len(finished) + running) / self.num_samples

@@ -34,5 +34,6 @@ def tracking_callbacks(cfg: Config, experiment_dir: str) -> list[Any]:
             mode=cfg.run.wandb,
             dir=os.path.abspath("wandb") if is_uri(experiment_dir) else experiment_dir,
             log_config=False,
+            resume="allow",  # the run id is the trial id: a --resume continues each trial's run, no duplicate
         )
     ]

@@ -5,9 +5,9 @@ generators. The next epoch's shuffle order (the sampler draws its seed from torc
 the DataLoader is iterated), every augmentation draw, DataLoader workers' seeds (drawn the same way) and
 mixup's Beta draws all come from them, so without this a resumed run trains on other batches and its
 curve differs from the uninterrupted one. Saved: torch (CPU and CUDA), numpy and Python's ``random``, per
-rank; put back as the checkpoint is restored: on a resume Lightning creates the next epoch's DataLoader
-iterator (the shuffle seed) right after that, where the uninterrupted run created it after the save. With another number of workers than the checkpoint's, the draws cannot be the same: the line
-that reports the resume says so.
+rank. They are put back as the checkpoint is restored: on a resume Lightning creates the next epoch's
+DataLoader iterator (the shuffle seed) right after that, where the uninterrupted run created it after the
+save. With another number of workers than the checkpoint's the draws cannot be the same, and a line says so.
 """
 
 from __future__ import annotations
