@@ -1,22 +1,55 @@
-"""The searcher Tune is given: Optuna records each intermediate value at the trial's epoch."""
+"""The searcher Tune is given (``StudySearcher``): epochs as Optuna's steps, stopped trials pruned, no point twice."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
 
+from optuna.trial import TrialState
+
 from rayjob.config import load_config
 from rayjob.sweep.tuner import build_searcher
 
 ROOT = Path(__file__).resolve().parent.parent
+METRIC = "val/acc_top1"
+
+
+def searcher(**values: object):  # noqa: ANN201 - StudySearcher
+    return build_searcher(load_config(ROOT / "configs" / "quickstart.yaml").with_values(values), study_file=None)
 
 
 def test_a_resumed_trial_whose_iterations_restart_keeps_every_epoch_in_the_study() -> None:
     """A TorchTrainer trial resumed after a pause reports training_iteration 1 again, at epoch 2."""
-    searcher = build_searcher(load_config(ROOT / "configs" / "quickstart.yaml"), study_file=None)
-    assert searcher.suggest("t1") is not None
+    search = searcher()
+    assert search.suggest("t1") is not None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Optuna warns when it drops a value reported at a step it has
         for iteration, epoch, acc in [(1, 1, 0.93), (1, 2, 0.98), (2, 3, 0.99)]:
-            searcher.on_trial_result("t1", {"training_iteration": iteration, "epoch": epoch, "val/acc_top1": acc})
-    assert searcher._ot_study.trials[0].intermediate_values == {1: 0.93, 2: 0.98, 3: 0.99}
+            search.on_trial_result("t1", {"training_iteration": iteration, "epoch": epoch, METRIC: acc})
+    assert search.study.trials[0].intermediate_values == {1: 0.93, 2: 0.98, 3: 0.99}
+
+
+def test_the_base_config_comes_first_and_trials_stopped_early_are_pruned_not_completed() -> None:
+    search = searcher()
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml")
+    first = search.suggest("base")
+    assert first == {key: value for key, value in first.items() if key in cfg.search.space}
+    assert first["optim.lr"] == cfg.optim.lr and first["data.augment.randaugment"] == cfg.data.augment.randaugment
+    search.suggest("early")
+    search.on_trial_complete("early", {"epoch": 1, METRIC: 0.31})
+    search.on_trial_complete("base", {"epoch": cfg.trainer.max_epochs, METRIC: 0.80})
+    states = {t.number: t.state for t in search.study.trials}
+    assert states == {0: TrialState.COMPLETE, 1: TrialState.PRUNED}
+
+
+def test_a_finite_space_never_gets_the_same_point_twice_until_every_point_has_run() -> None:
+    """TPE re-proposes its best point on a grid; each proposal of a known point is failed and drawn again."""
+    search = searcher(**{"search.num_samples": 70, "search.startup_fraction": 0.05})
+    seen = []
+    for i in range(64):  # the quickstart's grid has 64 points
+        values = search.suggest(f"t{i}")
+        seen.append(tuple(sorted((k, repr(v)) for k, v in values.items())))
+        search.on_trial_complete(f"t{i}", {"epoch": 6, METRIC: 0.9 if values["optim.lr"] == 1e-3 else 0.5})
+    assert len(set(seen)) == 64
+    duplicates = [t for t in search.study.trials if t.state == TrialState.FAIL]
+    assert duplicates and all("duplicate_of" in t.user_attrs for t in duplicates)  # TPE did re-propose

@@ -55,12 +55,12 @@ def build_scheduler(cfg: Config) -> TrialScheduler:
 
 
 def build_searcher(cfg: Config, study_file: Path | None) -> Any:
-    """Ray's OptunaSearch with a sampler sized for the budget; the study lives in ``study_file`` if given."""
+    """rayjob's Optuna searcher with a sampler sized for the budget; the study lives in ``study_file`` if given."""
     import warnings
 
     import optuna
 
-    from rayjob.sweep.optuna_search import EpochStepOptunaSearch
+    from rayjob.sweep.optuna_search import StudySearcher
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -78,14 +78,16 @@ def build_searcher(cfg: Config, study_file: Path | None) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         storage = JournalStorage(JournalFileBackend(str(study_file)))
-    return EpochStepOptunaSearch(
-        space=optuna_distributions(cfg),
+    return StudySearcher(
+        optuna_distributions(cfg),
         metric=search.metric,
         mode=search.mode,
-        points_to_evaluate=first_points(cfg) or None,
+        max_epochs=cfg.trainer.max_epochs,
         sampler=sampler,
+        points_to_evaluate=first_points(cfg),
         study_name=cfg.run.name,
         storage=storage,
+        seed=search.seed,
     )
 
 
