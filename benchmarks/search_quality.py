@@ -1,132 +1,240 @@
-"""What the sweep's search finds per unit of compute, against the base config, random search and an oracle.
+"""What the sweep's pick scores on held-out test data, against the base config and peer recipes at equal compute.
 
-    python benchmarks/search_quality.py [--seeds 3]      # real sweeps on the quickstart data (22-40 min)
-    python benchmarks/search_quality.py --replay 20      # the same comparison replayed on the oracle's
-                                                         # recorded curves (seconds; any number of seeds)
-    python benchmarks/search_quality.py --replay 20 search.reduction_factor=3   # compare a setting
+    python benchmarks/search_quality.py --replay --seeds 20   # recorded curves, real searchers/schedulers (minutes)
+    python benchmarks/search_quality.py --seeds 3             # real quickstart sweeps (about 4 min each)
+    python benchmarks/search_quality.py --replay --seeds 20 search.reduction_factor=3   # compare a setting
 
-Methods, each on the quickstart config and space with no hand-fed points:
-- rayjob: the default searcher + scheduler (`python -m rayjob.tune`), one sweep per seed;
-- random+FIFO: random search, every trial run to the end, given the same epoch budget rayjob used
-  (floor(epochs used / max_epochs) trials), same seed;
-- base: the config's own values alone (`python -m rayjob.train`; deterministic, run once);
-- oracle: the best point of the discretised space in benchmarks/oracle_quickstart.json (oracle.py).
-Prints, per method: median / min / max best val top-1, epochs used, wall time, regret to the oracle.
+Replay (``rayjob.sweep.replay``): every trial reports a recorded run of its point (one of 2 training seeds,
+drawn per sweep), through the real Tuner, OptunaSearch and scheduler; the pick is made by the real rule on
+val and judged by its recorded test top-1 (``benchmarks/curves_quickstart.json``, 1,147 test images).
+Methods, each sweep seed 0..N-1, all at the epoch budget rayjob used in that seed:
+- rayjob: the quickstart's TPE + rayjob's ASHA (``RungScheduler``), its base config as trial 1;
+- random + FIFO, TPE + FIFO: budget // max_epochs trials, each run to the end;
+- random + Ray's stock ``ASHAScheduler`` (same rungs), trials in start order until the budget is spent;
+- Optuna alone: ``TPESampler`` + ``HyperbandPruner`` with ``study.ask``/``tell`` on the same runs;
+- the base config alone (its run drawn for that seed).
+Printed per method: median and IQR of the pick's test top-1, P(pick beats the base by >= 2 SE on test),
+the median regret to the best point's test top-1 (mean of its 2 seeds) and the median epochs used.
+
+Real (``--seeds N``): ``python -m rayjob.tune`` on the quickstart with ``search.seed`` 0..N-1; the test top-1 of
+each pick and of its base trial are read from ``export/model.json`` (``heldout``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import math
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from oracle import CONFIG, GRID, load_oracle, oracle_value
-from timing import timed_run
+from timing import ROOT, timed_run
 
-from rayjob.config import load_config
-from rayjob.sweep.results import best_trial, read_records
+from rayjob.config import Config, load_config
+from rayjob.outputs.heldout import NOISE_SE, binomial_se
+from rayjob.sweep.replay import Curves, ReplayedTrial, curve_table, drawn_run, pick, replay_config, replay_sweep
+from rayjob.sweep.space import base_point
+
+CONFIG = ROOT / "configs" / "quickstart.yaml"
+CURVES_FILE = ROOT / "benchmarks" / "curves_quickstart.json"
 
 
 @dataclass
 class Method:
     name: str
-    best: list[float] = field(default_factory=list)
+    tests: list[float] = field(default_factory=list)
+    beats: list[bool] = field(default_factory=list)
     epochs: list[int] = field(default_factory=list)
-    wall: list[float] = field(default_factory=list)
-
-    def add(self, best: float, epochs: int, wall: float | None = None) -> None:
-        self.best.append(best)
-        self.epochs.append(epochs)
-        if wall is not None:
-            self.wall.append(wall)
 
 
-def real_sweep(overrides: list[str]) -> tuple[float, int, float]:
-    """(best val/acc_top1, epochs trained, wall seconds) of one `python -m rayjob.tune` run."""
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}"]
-        finished = timed_run([*command, "run.name=bench", *overrides])
-        if finished is None:
-            raise SystemExit("a sweep failed")
-        records = read_records(str(Path(tmp) / "bench")) or []
-    best = best_trial(records, "max")
-    return (best.best if best else 0.0), sum(r.epochs for r in records), finished[1]
+def load_curves() -> dict[str, Any]:
+    if not CURVES_FILE.is_file():
+        raise SystemExit(f"{CURVES_FILE} is missing: run python benchmarks/record_curves.py first")
+    return json.loads(CURVES_FILE.read_text())
 
 
-def base_alone() -> tuple[float, int, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "rayjob.train", "--config", str(CONFIG), f"run.storage_path={tmp}"]
-        finished = timed_run([*command, "trainer.progress_bar=false", "trainer.plots=false"])
-    if finished is None:
-        raise SystemExit("the base run failed")
-    value = float(finished[0].stdout.strip().splitlines()[-1].split()[1])
-    return value, load_config(CONFIG).trainer.max_epochs, finished[1]
+def beats(test: float, base: float, images: int) -> bool:
+    """At least NOISE_SE standard errors better (the larger of the two binomial SEs)."""
+    return test - base >= NOISE_SE * max(binomial_se(test, images), binomial_se(base, images))
 
 
-def measure(seeds: int, overrides: list[str]) -> list[Method]:
-    max_epochs = load_config(CONFIG).trainer.max_epochs
-    rayjob, random_fifo, base = Method("rayjob (tpe + asha)"), Method("random + fifo"), Method("base config")
-    for seed in range(seeds):
-        rayjob.add(*real_sweep([*overrides, f"search.seed={seed}"]))
-        trials = max(1, rayjob.epochs[-1] // max_epochs)
-        random_args = ["search.algorithm=random", "search.scheduler=fifo", "search.include_base=false"]
-        random_fifo.add(*real_sweep([*random_args, f"search.num_samples={trials}", f"search.seed={seed}"]))
-        print(f"seed {seed}: rayjob {rayjob.best[-1]:.4f} in {rayjob.epochs[-1]} epochs, {rayjob.wall[-1]:.0f} s; "
-              f"random+fifo {random_fifo.best[-1]:.4f} in {random_fifo.epochs[-1]} epochs", flush=True)  # fmt: skip
-    base.add(*base_alone())
-    return [rayjob, random_fifo, base]
+def within_budget(trials: list[ReplayedTrial], budget: int, curves: Curves, seed: int) -> list[ReplayedTrial]:
+    """Trials in start order until ``budget`` epochs are spent; the one running out is cut at that epoch."""
+    kept, used = [], 0
+    for t in trials:
+        if used >= budget:
+            break
+        epochs = min(t.epochs, budget - used)
+        if epochs < t.epochs:
+            run = drawn_run(curves, t.params, seed)
+            t = ReplayedTrial(t.params, epochs, run.val_acc[epochs - 1], run.val_loss[epochs - 1],
+                              run.test_acc[epochs - 1], t.is_base)  # fmt: skip
+        kept.append(t)
+        used += epochs
+    return kept
 
 
-def replayed(seeds: int, overrides: list[str]) -> list[Method]:
-    """The same comparison with trials replayed from the oracle's curves (no training)."""
+def optuna_alone(cfg: Config, curves: Curves, seed: int, budget: int) -> list[ReplayedTrial]:
+    """Plain Optuna: TPESampler + HyperbandPruner over the same recorded runs, until the budget is spent."""
+    import optuna
+
+    from rayjob.sweep.space import optuna_distributions
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    max_epochs = cfg.trainer.max_epochs
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    distributions = optuna_distributions(cfg)
+    trials, used = [], 0
+    while used < budget:
+        trial = study.ask(distributions)
+        run = drawn_run(curves, trial.params, seed)
+        epoch = 0
+        for epoch in range(1, max_epochs + 1):
+            trial.report(run.val_acc[epoch - 1], epoch)
+            used += 1
+            if used >= budget or (epoch < max_epochs and trial.should_prune()):
+                break
+        finished = epoch == max_epochs
+        study.tell(trial, run.val_acc[epoch - 1] if finished else None,
+                   state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED)  # fmt: skip
+        trials.append(ReplayedTrial(dict(trial.params), epoch, run.val_acc[epoch - 1], run.val_loss[epoch - 1],
+                                    run.test_acc[epoch - 1]))  # fmt: skip
+    return trials
+
+
+def replayed(seeds: int, overrides: list[str]) -> tuple[list[Method], float, int]:
+    """(methods, best point's test top-1, test images) over ``seeds`` replayed sweeps each."""
     import ray
+    from ray.tune.schedulers import ASHAScheduler
 
-    from rayjob.sweep.replay import curve_table, replay_config, replay_sweep
+    recorded = load_curves()
+    curves = curve_table(recorded)
+    images = int(recorded["test_images"])
+    cfg = replay_config(load_config(CONFIG, overrides), recorded["grid"])
+    max_epochs = cfg.trainer.max_epochs
+    oracle = max(statistics.mean(s["test_acc"][-1] for s in c["seeds"]) for c in recorded["configs"])
+    peers = {
+        "random + fifo": {"search.algorithm": "random", "search.scheduler": "fifo"},
+        "tpe + fifo": {"search.algorithm": "tpe", "search.scheduler": "fifo"},
+        "random + ray asha": {"search.algorithm": "random"},
+    }
+    names = ["rayjob (tpe + its asha)", *peers, "optuna tpe + hyperband", "base config alone"]
+    methods = {name: Method(name) for name in names}
+    base_values = base_point(cfg)
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune's per-sweep INFO lines, 80 sweeps of them
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        for seed in range(seeds):
+            base_test = drawn_run(curves, base_values, seed).test_acc[-1]
+            ours = replay_sweep(cfg, curves, seed)
+            budget = sum(t.epochs for t in ours)
+            results: dict[str, list[ReplayedTrial]] = {names[0]: ours}
+            for name, values in peers.items():
+                peer = cfg.with_values({**values, "search.include_base": False})
+                if name == "random + ray asha":
+                    stock = ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=_grace(cfg),
+                                          reduction_factor=cfg.search.reduction_factor)  # fmt: skip
+                    many = peer.with_values({"search.num_samples": 4 * budget // max_epochs + 4})
+                    results[name] = within_budget(replay_sweep(many, curves, seed, stock), budget, curves, seed)
+                else:
+                    few = peer.with_values({"search.num_samples": max(1, budget // max_epochs)})
+                    results[name] = replay_sweep(few, curves, seed)
+            results["optuna tpe + hyperband"] = optuna_alone(cfg, curves, seed, budget)
+            for name, trials in results.items():
+                chosen = pick(trials, cfg)
+                test = chosen.test if chosen else 0.0
+                _add(methods[name], test, beats(test, base_test, images), sum(t.epochs for t in trials))
+            _add(methods["base config alone"], base_test, False, max_epochs)
+            line = ", ".join(f"{n.split(' (')[0]} {m.tests[-1]:.4f}" for n, m in methods.items())
+            print(f"seed {seed:2d} (budget {budget} epochs): {line}", flush=True)
+    finally:
+        ray.shutdown()
+    return list(methods.values()), oracle, images
 
-    oracle = load_oracle()
-    curves = curve_table(oracle["configs"])
-    cfg = replay_config(load_config(CONFIG, overrides), GRID, oracle["fixed"])
-    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
-    rayjob, random_fifo = Method("rayjob (tpe + asha), replayed"), Method("random + fifo, replayed")
-    for seed in range(seeds):
-        trials = replay_sweep(cfg, curves, seed)
-        rayjob.add(max(t.best for t in trials), sum(t.epochs for t in trials))
-        budget = max(1, rayjob.epochs[-1] // cfg.trainer.max_epochs)
-        random_cfg = cfg.with_values({"search.algorithm": "random", "search.scheduler": "fifo",
-                                      "search.include_base": False, "search.num_samples": budget})  # fmt: skip
-        trials = replay_sweep(random_cfg, curves, seed)
-        random_fifo.add(max(t.best for t in trials), sum(t.epochs for t in trials))
-    ray.shutdown()
-    return [rayjob, random_fifo]
+
+def _grace(cfg: Config) -> int:
+    from rayjob.sweep.schedule import grace_period
+
+    return grace_period(cfg)
 
 
-def print_table(methods: list[Method], oracle: float, possible: int) -> None:
-    print(f"\noracle (best of {len(load_oracle()['configs'])} grid points, each trained to the end): {oracle:.4f}")
-    print(f"{'method':32s} {'median':>7s} {'min':>7s} {'max':>7s} {'epochs':>13s} {'wall s':>7s} {'regret pp':>9s}")
+def _add(method: Method, test: float, beat: bool, epochs: int) -> None:
+    method.tests.append(test)
+    method.beats.append(beat)
+    method.epochs.append(epochs)
+
+
+def print_replay(methods: list[Method], oracle: float, images: int, possible: int) -> None:
+    print(f"\nbest point's test top-1 (mean of its 2 recorded seeds): {oracle:.4f}; test images {images}")
+    print(f"{'method':26s} {'median':>7s} {'IQR':>15s} {'P(>base+2SE)':>12s} {'regret pp':>9s} {'epochs':>9s}")
     for m in methods:
-        median = statistics.median(m.best)
-        epochs = f"{statistics.median(m.epochs):.0f}/{possible}"
-        wall = f"{statistics.median(m.wall):.0f}" if m.wall else "-"
-        print(f"{m.name:32s} {median:7.4f} {min(m.best):7.4f} {max(m.best):7.4f} {epochs:>13s} {wall:>7s} "
-              f"{(oracle - median) * 100:9.2f}")  # fmt: skip
-    print(f"(epochs: median used / num_samples x max_epochs; {len(methods[0].best)} seeds)")
+        q1, _, q3 = statistics.quantiles(m.tests, n=4, method="inclusive") if len(m.tests) > 1 else [m.tests[0]] * 3
+        median = statistics.median(m.tests)
+        regret = statistics.median((oracle - t) * 100 for t in m.tests)
+        share = sum(m.beats) / len(m.beats)
+        print(f"{m.name:26s} {median:7.4f} {q1:7.4f}-{q3:.4f} {share:12.2f} {regret:9.2f} "
+              f"{statistics.median(m.epochs):5.0f}/{possible}")  # fmt: skip
+    ours, peers = methods[0], [m for m in methods[1:] if m.name != "base config alone"]
+    best_peer = max(peers, key=lambda m: statistics.median(m.tests))
+    regret = statistics.median((oracle - t) * 100 for t in ours.tests)
+    print(f"replay: rayjob median test {statistics.median(ours.tests):.4f} vs best peer {best_peer.name} "
+          f"{statistics.median(best_peer.tests):.4f}; P(beats base by 2 SE) {sum(ours.beats) / len(ours.beats):.2f}; "
+          f"median regret {regret:.2f} pp ({len(ours.tests)} seeds)")  # fmt: skip
 
 
-def main() -> int:
+def real(seeds: int, overrides: list[str]) -> None:
+    """Real quickstart sweeps: each pick's and base trial's test top-1, from the sidecar's held-out record."""
+    rows: list[tuple[int, dict[str, Any], float, int]] = []
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}",
+                       "run.name=bench", f"search.seed={seed}", *overrides]  # fmt: skip
+            finished = timed_run(command)
+            if finished is None:
+                raise SystemExit(f"the sweep of seed {seed} failed")
+            heldout = json.loads((Path(tmp) / "bench" / "export" / "model.json").read_text())["heldout"]
+            records = [json.loads(line) for line in (Path(tmp) / "bench" / "trials.jsonl").read_text().splitlines()]
+        epochs = sum(r["epochs"] for r in records)
+        rows.append((seed, heldout, finished[1], epochs))
+        _print_real_row(*rows[-1])
+    wins = sum(_real_beats(h) for _, h, _, _ in rows)
+    print(f"real: the pick beat its base trial by >= {NOISE_SE:g} SE on test in {wins} of {len(rows)} sweeps")
+
+
+def _real_beats(heldout: dict[str, Any]) -> bool:
+    base = heldout["base"]
+    return base is not None and beats(heldout["pick"]["top1"], base["top1"], heldout["pick"]["images"])
+
+
+def _print_real_row(seed: int, heldout: dict[str, Any], wall: float, epochs: int) -> None:
+    p, b = heldout["pick"], heldout["base"] or heldout["pick"]
+    gain = heldout["gain_se"]
+    gain_text = "-" if gain is None or math.isnan(gain) else f"{gain:+.1f} SE"
+    print(f"seed {seed}: pick {p['trial_id']} test {p['top1']:.4f} +- {p['se']:.4f}; base {b['trial_id']} test "
+          f"{b['top1']:.4f} +- {b['se']:.4f}; {gain_text}; {epochs} epochs; {wall:.0f} s", flush=True)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="real sweeps per method (default 3)")
-    parser.add_argument("--replay", type=int, default=0, metavar="N", help="replay N seeds on the oracle's curves")
+    parser.add_argument("--seeds", type=int, default=3, help="sweep seeds per method (default 3)")
+    parser.add_argument("--replay", action="store_true", help="replay the recorded curves (no training)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="settings for rayjob's sweep, e.g. search.reduction_factor=3")  # fmt: skip
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cfg = load_config(CONFIG, args.overrides)
-    possible = cfg.search.num_samples * cfg.trainer.max_epochs
-    oracle = oracle_value(load_oracle())
-    methods = replayed(args.replay, args.overrides) if args.replay else measure(args.seeds, args.overrides)
-    print_table(methods, oracle, possible)
+    run: Callable[..., Any] = replayed if args.replay else real
+    if args.replay:
+        methods, oracle, images = run(args.seeds, args.overrides)
+        print_replay(methods, oracle, images, cfg.search.num_samples * cfg.trainer.max_epochs)
+    else:
+        run(args.seeds, args.overrides)
     return 0
 
 

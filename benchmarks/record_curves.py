@@ -1,0 +1,139 @@
+"""Record the learning curves of every point of the quickstart space, under 2 training seeds.
+
+    python benchmarks/record_curves.py      # rewrites benchmarks/curves_quickstart.json (~40 min on 2 cores)
+
+It runs the real sweep (`python -m rayjob.tune --config configs/quickstart.yaml`) with every grid point of
+the quickstart's space (all `choice`) x each seed handed in as `points_to_evaluate`, FIFO (no early stopping),
+no base trial and `trainer.test_curve: true`, so each point trains all `trainer.max_epochs` epochs exactly as a
+sweep trial does, and its test split is evaluated after every epoch too (nothing selects on it here). The JSON
+keeps, per point and seed, val top-1, val loss and test top-1 at every epoch: what the replay
+(`rayjob.sweep.replay`, `benchmarks/search_quality.py --replay`, `tests/test_search_replay.py`) draws from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from timing import ROOT
+
+from rayjob.config import load_config
+from rayjob.layout import trial_dir_name
+from rayjob.sweep.results import read_records
+from rayjob.sweep.space import parse_spec
+
+CURVES_FILE = Path(__file__).with_name("curves_quickstart.json")
+CONFIG = ROOT / "configs" / "quickstart.yaml"
+SEEDS = (0, 1)
+SIGNALS = ("val/acc_top1", "val/loss", "test/acc_top1")  # recorded per epoch, under these names in the JSON
+NAMES = {"val/acc_top1": "val_acc", "val/loss": "val_loss", "test/acc_top1": "test_acc"}
+
+
+def quickstart_grid() -> dict[str, list[Any]]:
+    """The quickstart's space, every key a choice list (the config declares it so)."""
+    grid = {}
+    for key, spec in load_config(CONFIG).search.space.items():
+        kind, values = parse_spec(f"search.space.{key}", spec)
+        if kind != "choice":
+            raise SystemExit(f"search.space.{key} is {kind}: a recorded grid needs every key as a choice")
+        grid[key] = list(values)
+    return grid
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def record(limit: int | None = None) -> dict:
+    grid = quickstart_grid()
+    points = [{**p, "trainer.seed": seed} for seed in SEEDS for p in grid_points(grid)[:limit]]
+    with tempfile.TemporaryDirectory(prefix="rayjob-curves-") as tmp:
+        overrides = {
+            "search.space": {**{k: {"choice": v} for k, v in grid.items()}, "trainer.seed": {"choice": list(SEEDS)}},
+            "search.points_to_evaluate": points,
+            "search.num_samples": len(points),
+            "search.scheduler": "fifo",
+            "search.include_base": False,
+            "search.algorithm": "random",
+            "run.storage_path": tmp,
+            "run.name": "curves",
+            "run.checkpoints_to_keep": 1,
+            "trainer.plots": False,
+            "trainer.test_curve": True,
+        }
+        command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG)]
+        command += [f"{key}={flow_yaml(value)}" for key, value in overrides.items()]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        wall = time.perf_counter() - started
+        experiment = Path(tmp) / "curves"
+        records = read_records(str(experiment)) or []
+        if len(records) != len(points) or any(r.status != "COMPLETED" for r in records):
+            print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
+            raise SystemExit(f"the recording sweep did not complete every point (exit {done.returncode})")
+        by_point: dict[str, dict[str, Any]] = {}
+        for r in records:
+            params = {k: v for k, v in r.params.items() if k != "trainer.seed"}
+            entry = by_point.setdefault(json.dumps(sorted(params.items())), {"params": params, "seeds": []})
+            signals = epoch_signals(experiment / trial_dir_name(r.trial_id))
+            seconds = round((r.ended or 0) - (r.started or 0), 1)
+            entry["seeds"].append({"seed": r.params["trainer.seed"], **signals, "seconds": seconds})
+    configs = sorted(by_point.values(), key=lambda c: json.dumps(sorted(c["params"].items())))
+    for c in configs:
+        c["seeds"].sort(key=lambda s: s["seed"])
+    cfg = load_config(CONFIG)
+    return {
+        "how": __doc__.strip().splitlines()[0],
+        "task": f"{cfg.data.embedded} (rayjob.data.digits), image_size {cfg.data.image_size}",
+        "config": str(CONFIG.relative_to(ROOT)),
+        "grid": grid,
+        "max_epochs": cfg.trainer.max_epochs,
+        "test_images": test_images(),
+        "wall_s": round(wall, 1),
+        "configs": configs,
+    }
+
+
+def epoch_signals(trial_folder: Path) -> dict[str, list[float]]:
+    """val_acc / val_loss / test_acc per epoch from the trial's result.json (one line per report)."""
+    rows = [json.loads(line) for line in (trial_folder / "result.json").read_text().splitlines() if line.strip()]
+    rows.sort(key=lambda row: row["epoch"])
+    return {NAMES[s]: [round(float(row[s]), 6) for row in rows] for s in SIGNALS}
+
+
+def test_images() -> int:
+    from rayjob.data.files import scan_dataset
+    from rayjob.data.sources import resolve_root
+
+    return len(scan_dataset(resolve_root(load_config(CONFIG).data)).splits["test"].samples)
+
+
+def flow_yaml(value: object) -> str:
+    """A value as one line of YAML, the form dotted overrides take."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1_000_000).strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--limit", type=int, help="only the first N grid points (a smoke run)")
+    parser.add_argument("--out", type=Path, default=CURVES_FILE, help=f"where to write (default {CURVES_FILE.name})")
+    args = parser.parse_args()
+    curves = record(args.limit)
+    args.out.write_text(json.dumps(curves, indent=None, separators=(",", ":")) + "\n")
+    runs = sum(len(c["seeds"]) for c in curves["configs"])
+    print(f"{len(curves['configs'])} points x {len(SEEDS)} seeds ({runs} runs) in {curves['wall_s']:.0f} s")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
