@@ -4,7 +4,8 @@
 
 Runs ``python -m rayjob.train --config configs/quickstart.yaml`` in a fresh process (imports and
 the embedded dataset included) into a temporary results folder and prints the wall time and the
-best ``val/acc_top1``. The foundation issue asks for >= 0.95 in under 180 s on 2 CPU cores.
+best ``val/acc_top1``. Issue 17 asks for at most 60 s on 2 CPU cores (camera-digits: no accuracy bar; the
+base config lands near 0.80 on val, see the README's "Search quality").
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def main() -> int:
     accuracy = float(next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("val/acc_top1 ")))
     epochs = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
     print("\n".join(epochs))
-    print(f"quickstart wall time {wall:.1f} s (limit 180 s), {len(epochs)} epochs")
-    print(f"val/acc_top1 {accuracy:.4f} (bar 0.95)")
-    return 0 if accuracy >= 0.95 and wall < 180 else 1
+    print(f"quickstart wall time {wall:.1f} s (limit 60 s), {len(epochs)} epochs")
+    print(f"val/acc_top1 {accuracy:.4f}")
+    return 0 if wall <= 60 else 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import math
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,12 +228,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="settings for rayjob's sweep, e.g. search.reduction_factor=3")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = load_config(CONFIG, args.overrides)
-    run: Callable[..., Any] = replayed if args.replay else real
     if args.replay:
-        methods, oracle, images = run(args.seeds, args.overrides)
+        methods, oracle, images = replayed(args.seeds, args.overrides)
         print_replay(methods, oracle, images, cfg.search.num_samples * cfg.trainer.max_epochs)
     else:
-        run(args.seeds, args.overrides)
+        real(args.seeds, args.overrides)
     return 0
 
 

@@ -3,7 +3,7 @@
 A trial does not train: it looks its sampled values up in the recorded curves
 (``benchmarks/curves_quickstart.json``: every point of the quickstart's space, 2 training seeds each) and
 reports val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real
-``Tuner`` + ``OptunaSearch`` + ``RungScheduler`` runs in seconds. Each trial draws one of the recorded
+``Tuner`` + ``StudySearcher`` + ``RungScheduler`` runs in seconds. Each trial draws one of the recorded
 seeds (a stable hash of the sweep's seed and the point), so the training noise is in the replay: a method
 that only wins on one seed's luck does not win every replay. The sweep's pick is made by the same rule
 as a real sweep's (``rayjob.sweep.results.best_trial``) and judged by its recorded test top-1.

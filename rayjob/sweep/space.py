@@ -6,7 +6,7 @@ search:
     model.backbone: {choice: [resnet18, resnet34]}
     optim.lr:       {loguniform: [1.0e-4, 3.0e-3]}
     loss.label_smoothing: {uniform: [0.0, 0.2]}
-    data.randaugment_magnitude: {randint: [5, 15]}   # upper bound inclusive
+    data.augment.randaugment: {randint: [0, 15]}   # upper bound inclusive
 ```
 
 Each key is a dotted config key; each value names exactly one distribution. Every choice and both ends

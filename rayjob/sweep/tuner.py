@@ -1,10 +1,11 @@
 """The sweep machinery behind ``python -m rayjob.tune``: searcher, scheduler, Tuner, restore.
 
-- Searcher: Optuna through Ray's ``OptunaSearch``, sampling the space as Optuna distributions keyed by
-  dotted config keys. TPE samples at random for ``search.startup_fraction`` of the trials (Optuna's
-  default is a constant 10, which makes a 10-trial "TPE" sweep pure random search), then models the
-  space jointly (multivariate, grouped) and lies about running trials (constant liar) so parallel
-  trials are not near-duplicates. ``search.algorithm: random`` is the honest baseline.
+- Searcher: Optuna through rayjob's ``StudySearcher`` (ask/tell; no point twice), sampling the space as
+  Optuna distributions keyed by dotted config keys. TPE samples at random for
+  ``search.startup_fraction`` of the trials (Optuna's default is a constant 10, which makes a
+  10-trial "TPE" sweep pure random search), then models the space jointly (multivariate, grouped)
+  and lies about running trials (constant liar) so parallel trials are not near-duplicates.
+  ``search.algorithm: random`` is the honest baseline.
 - The base trial: the config's own values are the first trial and are never stopped early, so a sweep
   ends at least as good as not sweeping, and the summary can say by how much it beat its base.
 - Scheduler: ASHA on the epoch counter (``sweep.asha.RungScheduler``, rayjob's own on Tune's public
