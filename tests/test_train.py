@@ -120,3 +120,23 @@ def test_log_output_has_one_line_per_epoch_and_no_progress_bar(tiny_config: Call
     assert done.returncode == 0, done.stderr[-2000:]
     assert "\r" not in done.stdout + done.stderr and "\x1b[" not in done.stdout
     assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
+
+
+def test_a_run_cut_after_its_second_checkpoint_resumes_exactly(digits_root: Path, tmp_path: Path) -> None:
+    """The rerun's epochs 3 and 4 equal the uninterrupted run's: same batches, augmentation and mixup draws."""
+    import shutil
+
+    args = ["--config", str(Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"),
+            f"data.root={digits_root}", "trainer.max_epochs=4", "run.checkpoints_to_keep=4", "trainer.plots=false",
+            "trainer.progress_bar=false", "data.augment.randaugment=9", "data.augment.mixup=0.2",
+            "run.name=exact"]  # fmt: skip
+    assert main([*args, f"run.storage_path={tmp_path / 'full'}"]) == 0
+    cut = tmp_path / "cut" / "exact"
+    shutil.copytree(tmp_path / "full" / "exact", cut)
+    for epoch in (3, 4):  # as if the process died right after writing checkpoint 2
+        shutil.rmtree(cut / f"checkpoint_{epoch:06d}")
+    (cut / RUN_HISTORY_FILE).write_text("".join((cut / RUN_HISTORY_FILE).read_text().splitlines(True)[:2]))
+    assert main([*args, f"run.storage_path={tmp_path / 'cut'}"]) == 0
+    full, resumed = history(tmp_path / "full" / "exact"), history(cut)
+    keys = ("train/loss", "val/loss", "val/acc_top1")
+    assert [[round(e[k], 4) for k in keys] for e in resumed] == [[round(e[k], 4) for k in keys] for e in full]
