@@ -2,8 +2,9 @@
 
 Why not Ray's ``OptunaSearch``:
 - On a finite space (the quickstart's is a grid of 64 points) TPE re-proposes its best point: in 20
-  simulated 10-trial sweeps 1.4 trials a sweep were duplicates, 14% of the budget spent on a result that is
-  already known (a fixed ``trainer.seed`` trains the same point to the same curve). Here a proposal of a point
+  Optuna-only 10-trial sweeps of a 64-point grid with a synthetic objective (a one-off check), 1.4 trials a
+  sweep were duplicates, 14% of the budget spent on a result that is already known (a fixed
+  ``trainer.seed`` trains the same point to the same curve). Here a proposal of a point
   already evaluated or running is told to Optuna as FAIL (TPE ignores failed trials; the dashboard shows them
   as "duplicate of <trial>") and drawn again; after a few duplicates in a row an unseen point is taken at
   random.
