@@ -209,10 +209,12 @@ class RungScheduler(FIFOScheduler):
         self._save()
 
     def _forget(self, trial_id: str) -> None:
+        """A trial that ended no longer waits or resumes; the file is written only when that changed it."""
         state = self._state()
-        state.waiting.pop(trial_id, None)
-        state.promoted = [t for t in state.promoted if t != trial_id]
-        self._save()
+        if trial_id in state.waiting or trial_id in state.promoted:
+            state.waiting.pop(trial_id, None)
+            state.promoted = [t for t in state.promoted if t != trial_id]
+            self._save()
 
     def _state(self) -> RungState:
         if not self._loaded:
