@@ -59,6 +59,13 @@ def report(asha: Any, tune: Controller, trial: Trial, epoch: int, acc: float, lo
     return action
 
 
+def restore_statuses(tune: Controller) -> None:
+    """What ``Tuner.restore`` does to the trials: every unfinished one (paused included) is PENDING again."""
+    for trial in tune.trials:
+        if trial.status != "TERMINATED":
+            trial.status = "PENDING"
+
+
 def sweep(names: list[str], **kwargs: Any) -> tuple[RungScheduler, Controller, dict[str, Trial]]:
     trials = {name: Trial(name, dict(BASE) if name == "base" else {}) for name in names}
     asha, tune = scheduler(**kwargs), Controller(list(trials.values()))
@@ -162,6 +169,9 @@ def test_the_state_survives_a_restore_and_a_waiting_trial_is_ranked_without_trai
 
     restored = pickle.loads(pickled_at_start)  # the driver was killed; --resume
     tune.stopped.clear()
+    restore_statuses(tune)
+    assert restored.choose_trial_to_run(tune).trial_id not in ("fast", "b")  # they wait on the rung
+    t["c"].status = "RUNNING"
     assert report(restored, tune, t["c"], RUNG, 0.50) == STOP  # the 4th result ranks the whole rung at once
     assert sorted(tune.stopped) == ["b"] and restored.choose_trial_to_run(tune) is t["fast"]
     assert read_stopped(str(state_file)) == {"c", "b"}
@@ -176,6 +186,23 @@ def test_a_trial_stopped_while_paused_stays_stopped_after_a_restore(tmp_path: Pa
     for name, acc in [("base", 0.90), ("b", 0.95), ("c", 0.97)]:
         report(asha, tune, t[name], RUNG, acc)
     assert "fast" in tune.stopped
-    t["fast"].status = "PAUSED"  # what Tune's experiment state says after the restore
+    t["fast"].status = "PAUSED"  # what Tune's experiment state can say of it
+    restore_statuses(tune)
     restored = pickle.loads(pickled_at_start)
-    assert restored.choose_trial_to_run(tune) is None and t["fast"].status == "TERMINATED"
+    assert restored.choose_trial_to_run(tune) is t["base"] and t["fast"].status == "TERMINATED"
+
+
+def test_after_a_restore_waiting_trials_are_ranked_once_no_other_trial_can_reach_the_rung(tmp_path: Path) -> None:
+    """Every trial has started, the rest ended: the waiting ones (PENDING after the restore) rank at once."""
+    state_file = tmp_path / "scheduler_state.json"
+    asha, tune, t = sweep(["base", "a", "b", "failed"], num_samples=4, state_file=state_file)
+    t["failed"].status = "TERMINATED"  # it ended (an error) before the rung
+    pickled_at_start = pickle.dumps(asha)
+    report(asha, tune, t["base"], RUNG, 0.90)
+    assert report(asha, tune, t["a"], RUNG, 0.95) == PAUSE
+    assert report(asha, tune, t["b"], RUNG, 0.20) == PAUSE
+    t["base"].status = "TERMINATED"
+    restore_statuses(tune)
+    restored = pickle.loads(pickled_at_start)
+    assert restored.choose_trial_to_run(tune) is t["a"]  # ranked on the 3 results held: a goes on
+    assert tune.stopped == ["b"]

@@ -125,20 +125,23 @@ class RungScheduler(FIFOScheduler):
 
     def choose_trial_to_run(self, tune_controller: Any) -> Any:
         """Promoted paused trials first, then new ones; a trial paused on its rung waits there. A paused trial
-        this scheduler holds nothing about resumes, as under Tune's own schedulers."""
+        this scheduler holds nothing about resumes, as under Tune's own schedulers.
+
+        After ``Tuner.restore`` Tune gives every unfinished trial, paused ones included, the status PENDING:
+        a trial waiting on a rung is held by its id, whatever its status."""
         state = self._state()
         trials = tune_controller.get_trials()
         for trial in trials:
-            if trial.status == "PAUSED" and (trial.trial_id in state.losing or trial.trial_id in state.stopped):
+            if _idle(trial) and (trial.trial_id in state.losing or trial.trial_id in state.stopped):
                 self._stop(tune_controller, trial)
         self._rank_ready(tune_controller, trials)
         for trial in trials:
-            if trial.status == "PAUSED" and trial.trial_id in state.promoted:
+            if _idle(trial) and trial.trial_id in state.promoted:
                 return trial
-        pending = next((t for t in trials if t.status == "PENDING"), None)
+        held = self._held()
+        pending = next((t for t in trials if t.status == "PENDING" and t.trial_id not in held), None)
         if pending is not None:
             return pending
-        held = set(state.waiting) | set(state.losing) | set(state.stopped)
         return next((t for t in trials if t.status == "PAUSED" and t.trial_id not in held), None)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
@@ -179,7 +182,7 @@ class RungScheduler(FIFOScheduler):
                 continue
             state.stopped.append(trial_id)
             trial = by_id.get(trial_id)
-            if trial is not None and trial.status == "PAUSED":
+            if trial is not None and _idle(trial):
                 self._stop(tune_controller, trial)
             else:  # Tune is still saving it to pause it: stopping it now would leave it paused for good
                 state.losing.append(trial_id)
@@ -188,8 +191,10 @@ class RungScheduler(FIFOScheduler):
     def _rank_ready(self, tune_controller: Any, trials: list[Any]) -> None:
         """Rank rungs whose paused trials can rank now: the rung has its quorum (after a restore), or no trial
         can still reach it (every trial has started and none running is short of it)."""
-        state = self._state()
-        all_started = len(trials) >= self.num_samples and not any(t.status == "PENDING" for t in trials)
+        state, held = self._state(), self._held()
+        all_started = len(trials) >= self.num_samples and not any(
+            t.status == "PENDING" and t.trial_id not in held for t in trials
+        )
         for bracket, epoch in {tuple(where) for where in state.waiting.values()}:
             rung = state.rung(bracket, epoch)
             can_come = any(t.status == "RUNNING" and t.trial_id not in rung for t in trials)
@@ -200,6 +205,11 @@ class RungScheduler(FIFOScheduler):
 
     def _is_kept(self, trial: Any) -> bool:
         return self.keep is not None and trial.config == self.keep
+
+    def _held(self) -> set[str]:
+        """Trials that must not start: waiting on a rung, or ranked out."""
+        state = self._state()
+        return set(state.waiting) | set(state.losing) | set(state.stopped)
 
     def _stop(self, tune_controller: Any, trial: Any) -> None:
         state = self._state()
@@ -226,6 +236,11 @@ class RungScheduler(FIFOScheduler):
     def _save(self) -> None:
         if self.state_file is not None:
             write_text(self.state_file, json.dumps(asdict(self.state)))
+
+
+def _idle(trial: Any) -> bool:
+    """Paused, or pending again after a restore: Tune can stop it without waiting for it."""
+    return trial.status in ("PAUSED", "PENDING")
 
 
 def _rungs(first: float, eta: float, max_t: int) -> list[int]:
