@@ -27,7 +27,9 @@ RUN_HISTORY_FILE = "history.jsonl"
 TRIALS_JSONL = "trials.jsonl"
 TRIALS_CSV = "trials.csv"
 STUDY_FILE = "optuna_journal.log"
-SCHEDULER_STATE_FILE = "scheduler_state.json"  # rayjob.sweep.asha.RungScheduler's rungs and paused trials
+# rayjob.sweep.asha.RungScheduler's rungs and paused trials. In a subfolder: Tune's restore copies the
+# experiment root's *.json and *.pkl into its staging folder and later uploads them back, over newer ones.
+SCHEDULER_STATE_FILE = "scheduler/state.json"
 REPORT_FILE = "report.md"
 EXPORT_DIR = "export"
 ONNX_FILE = "model.onnx"

@@ -34,7 +34,7 @@ class Trial:
 
 @dataclass
 class Controller:
-    """The part of Tune's controller a scheduler may call: the trials, and stopping one."""
+    """The part of Tune's controller a scheduler may call: the trials, stopping one, pausing one."""
 
     trials: list[Trial]
     stopped: list[str] = field(default_factory=list)
@@ -42,9 +42,16 @@ class Controller:
     def get_trials(self) -> list[Trial]:
         return self.trials
 
+    paused_unsaved: list[str] = field(default_factory=list)
+
     def stop_trial(self, trial: Trial) -> None:
         trial.status = "TERMINATED"
         self.stopped.append(trial.trial_id)
+
+    def pause_trial(self, trial: Trial, should_checkpoint: bool = True) -> None:
+        trial.status = "PAUSED"
+        if not should_checkpoint:
+            self.paused_unsaved.append(trial.trial_id)
 
 
 def scheduler(num_samples: int = 10, state_file: Path | None = None) -> RungScheduler:
@@ -98,6 +105,8 @@ def test_a_trial_ranked_out_while_tune_still_pauses_it_is_stopped_once_paused() 
     asha, tune, t = sweep(["fast", "base", "b", "c"])
     assert report(asha, tune, t["fast"], RUNG, 0.10) == PAUSE
     t["fast"].status = "RUNNING"  # Tune is still saving its checkpoint
+    asha.choose_trial_to_run(tune)
+    assert not tune.paused_unsaved  # no pause without that save
     for name, acc in [("base", 0.90), ("b", 0.80), ("c", 0.95)]:
         report(asha, tune, t[name], RUNG, acc)
     assert tune.stopped == ["b"]  # b waited too and is paused: stopped at once; "fast" is not yet
@@ -171,6 +180,9 @@ def test_the_state_survives_a_restore_and_a_waiting_trial_is_ranked_without_trai
     tune.stopped.clear()
     restore_statuses(tune)
     assert restored.choose_trial_to_run(tune).trial_id not in ("fast", "b")  # they wait on the rung
+    t["fast"].status = "RUNNING"  # Tune starts every pending trial it has resources for
+    restored.choose_trial_to_run(tune)
+    assert tune.paused_unsaved == ["fast"] and t["fast"].status == "PAUSED"  # at once, its checkpoint kept
     t["c"].status = "RUNNING"
     assert report(restored, tune, t["c"], RUNG, 0.50) == STOP  # the 4th result ranks the whole rung at once
     assert sorted(tune.stopped) == ["b"] and restored.choose_trial_to_run(tune) is t["fast"]
@@ -185,7 +197,7 @@ def test_a_trial_stopped_while_paused_stays_stopped_after_a_restore(tmp_path: Pa
     report(asha, tune, t["fast"], RUNG, 0.10)
     for name, acc in [("base", 0.90), ("b", 0.95), ("c", 0.97)]:
         report(asha, tune, t[name], RUNG, acc)
-    assert "fast" in tune.stopped
+    assert "fast" in tune.stopped and not tune.paused_unsaved
     t["fast"].status = "PAUSED"  # what Tune's experiment state can say of it
     restore_statuses(tune)
     restored = pickle.loads(pickled_at_start)

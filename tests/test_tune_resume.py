@@ -24,8 +24,9 @@ from rayjob.sweep.results import read_records
 SPACE = {"optim.lr": {"loguniform": [3e-4, 3e-3]}}
 
 
-def start_driver(config_file: Path, temp_dir: str, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "RAY_TMPDIR": temp_dir, "PYTHONUNBUFFERED": "1"}
+def start_driver(config_file: Path, temp_dir: str, *extra: str, save_every_s: str = "auto") -> subprocess.Popen:
+    """``save_every_s``: Tune's experiment-state period (auto: at least 10 s)."""
+    env = {**os.environ, "RAY_TMPDIR": temp_dir, "PYTHONUNBUFFERED": "1", "TUNE_GLOBAL_CHECKPOINT_S": save_every_s}
     env.pop("RAY_ADDRESS", None)
     return subprocess.Popen(
         [sys.executable, "-m", "rayjob.tune", "--config", str(config_file), *extra],
@@ -57,17 +58,18 @@ def wait_for_line(process: subprocess.Popen, needle: str, timeout: float, ignore
     raise AssertionError(f"{needle!r} not seen in time; output:\n{''.join(lines[-40:])}")
 
 
+def reports(experiment: Path) -> dict[str, list[dict]]:
+    """Each trial's Tune results (its result.json), by trial id."""
+    files = {trial.name.removeprefix("trial-"): trial / "result.json" for trial in sorted(experiment.glob("trial-*"))}
+    return {name: [json.loads(line) for line in f.read_text().splitlines()] for name, f in files.items() if f.is_file()}
+
+
 def finished_epochs(experiment: Path) -> dict[str, list[int]]:
-    runs = {}
-    for trial in sorted(experiment.glob("trial-*")):
-        file = trial / "result.json"
-        if file.is_file():
-            runs[trial.name] = [json.loads(line)["epoch"] for line in file.read_text().splitlines()]
-    return runs
+    return {f"trial-{name}": [r["epoch"] for r in results] for name, results in reports(experiment).items()}
 
 
-def wait_until_saved_ended(experiment: Path, trial_id: str, timeout: float) -> None:
-    """Until Tune's newest experiment-state file records ``trial_id`` as TERMINATED."""
+def wait_until_saved(experiment: Path, trial_id: str, timeout: float, status: str = "TERMINATED") -> None:
+    """Until Tune's newest experiment-state file records ``trial_id`` with ``status``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for state in sorted(experiment.glob("experiment_state-*.json"))[-1:]:
@@ -75,10 +77,10 @@ def wait_until_saved_ended(experiment: Path, trial_id: str, timeout: float) -> N
                 trials = [json.loads(t[0]) for t in json.loads(state.read_text())["trial_data"]]
             except (OSError, ValueError, KeyError):
                 continue  # being rewritten
-            if any(t["trial_id"] == trial_id and t.get("status") == "TERMINATED" for t in trials):
+            if any(t["trial_id"] == trial_id and t.get("status") == status for t in trials):
                 return
         time.sleep(0.2)
-    raise AssertionError(f"Tune never saved trial {trial_id} as ended")
+    raise AssertionError(f"Tune never saved trial {trial_id} as {status}")
 
 
 def completed_trials(experiment: Path) -> dict[str, list[int]]:
@@ -105,7 +107,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
             lines = wait_for_line(first, "completed 2 epochs", timeout=240)
             # Tune writes its experiment state every few seconds: kill once it holds the trial as ended (a
             # driver killed inside that window makes the resumed sweep redo the trial's last epoch).
-            wait_until_saved_ended(experiment, lines[-1].split()[0], timeout=60)
+            wait_until_saved(experiment, lines[-1].split()[0], timeout=60)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=60)
         finally:
@@ -160,6 +162,59 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4
     assert sorted(t.params["optim.lr"] for t in complete) == sorted(r.params["optim.lr"] for r in records)
+
+
+def test_a_trial_paused_on_its_rung_when_the_sweep_is_killed_is_ranked_on_resume_without_training_again(
+    tiny_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """ASHA with a quorum of 3 and one slot: the first two trials pause at the epoch-1 rung, the third ranks them.
+    The driver dies (SIGKILL, whole tree) with the first one paused; the resumed sweep must keep it waiting
+    (Tune hands it back as PENDING) and rank it once the rung holds 3 results: no second epoch 1, and no
+    epoch 2 before the rung ranked it."""
+    cfg = tiny_config(
+        search__space=SPACE,
+        search__num_samples=3,
+        optim__warmup_epochs=0,
+        search__include_base=False,  # every trial can pause: the kill cannot race a ranking
+        search__scheduler="asha",
+        search__grace_period=1,
+        search__reduction_factor=3,
+        search__max_concurrent_trials=1,
+    )
+    config_file = tmp_path / "sweep.yaml"
+    config_file.write_text(cfg.to_yaml())
+    experiment = Path(cfg.run.storage_path) / cfg.run.name
+    temp_dir = tempfile.mkdtemp(prefix="rj")
+    try:
+        first = start_driver(config_file, temp_dir, save_every_s="1")  # tiny trials pause for seconds only
+        try:
+            lines = wait_for_line(first, "paused at epoch 1", timeout=240)
+            paused = lines[-1].split()[0]
+            wait_until_saved(experiment, paused, timeout=60, status="PAUSED")
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=60)
+        finally:
+            stop(first)
+        waiting = json.loads((experiment / "scheduler" / "state.json").read_text())["waiting"]
+        assert paused in waiting and [r["epoch"] for r in reports(experiment)[paused]] == [1]
+
+        resumed = start_driver(config_file, temp_dir, "--resume")
+        try:
+            output = resumed.communicate(timeout=300)[0]
+        finally:
+            stop(resumed)
+        assert resumed.returncode == 0, output[-3000:]
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+    runs = reports(experiment)
+    assert len(runs) == 3
+    epochs = {trial_id: [r["epoch"] for r in results] for trial_id, results in runs.items()}
+    assert all(e in ([1], [1, 2]) for e in epochs.values()), epochs  # no epoch twice, none skipped
+    rung_full = max(results[0]["timestamp"] for results in runs.values())  # the rung's 3rd result
+    if epochs[paused] == [1, 2]:  # ranked in the top: it went on only after the rung could rank it
+        assert runs[paused][1]["timestamp"] >= rung_full, epochs
+    assert any(e == [1, 2] for e in epochs.values())  # the rung's top went on
 
 
 @pytest.fixture(autouse=True)

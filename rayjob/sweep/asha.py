@@ -12,11 +12,13 @@ The rules (asynchronous successive halving, Li et al. 2020, as published):
   all score 0.1000 at epoch 1, and arrival order is no ranking. Trials equal on both go on together.
 - The base trial is recorded in the rungs like any other, and never paused or stopped early.
 
-Everything the scheduler knows is plain data (``RungState``), written to ``scheduler_state.json`` in the
+Everything the scheduler knows is plain data (``RungState``), written to ``scheduler/state.json`` in the
 experiment folder (or URI) after every change and read back when Tune restores the sweep (``--resume``):
 Tune rebuilds a scheduler from what it pickled at the start (ray-project/ray#30838), so rungs, paused
-trials and the trials it stopped would otherwise be lost. It reads nothing private of Ray: trials by
-``get_trials()``, stopping by ``stop_trial()``, as Tune's own schedulers do.
+trials and the trials it stopped would otherwise be lost. Tune also hands every unfinished trial back as
+PENDING and starts it: a trial waiting on its rung is paused again at once with its checkpoint. It reads
+nothing private of Ray: trials by ``get_trials()``, stopping by ``stop_trial()``, pausing by
+``pause_trial()``, as Tune's own schedulers (HyperBand, PBT) do.
 """
 
 from __future__ import annotations
@@ -81,11 +83,13 @@ class RungScheduler(FIFOScheduler):
         self.milestones = [_rungs(grace_period * reduction_factor**b, reduction_factor, max_t) for b in range(brackets)]
         self.state = RungState()  # a new sweep starts empty (and overwrites a stale file at its first change)
         self._loaded = True
+        self._pausing: set[str] = set()  # told to pause in this process: Tune is saving them
 
     def __setstate__(self, pickled: dict[str, Any]) -> None:
         """Tune unpickles the scheduler of the sweep's start on restore: the state file is the truth."""
         self.__dict__.update(pickled)
         self._loaded = self.state_file is None
+        self._pausing = set()
 
     # Tune's interface ------------------------------------------------------------------------------
 
@@ -114,6 +118,7 @@ class RungScheduler(FIFOScheduler):
         if not self._is_kept(trial):
             if len(rung) < self.quorum:
                 state.waiting[trial_id] = [bracket, epoch]
+                self._pausing.add(trial_id)
                 action = TrialScheduler.PAUSE
             elif not self._in_top(rung, trial_id):
                 state.stopped.append(trial_id)
@@ -127,13 +132,19 @@ class RungScheduler(FIFOScheduler):
         """Promoted paused trials first, then new ones; a trial paused on its rung waits there. A paused trial
         this scheduler holds nothing about resumes, as under Tune's own schedulers.
 
-        After ``Tuner.restore`` Tune gives every unfinished trial, paused ones included, the status PENDING:
-        a trial waiting on a rung is held by its id, whatever its status."""
+        After ``Tuner.restore`` Tune gives every unfinished trial, paused ones included, the status PENDING,
+        and starts pending trials whatever the scheduler chooses. A trial waiting on its rung that Tune started
+        so is paused again at once, keeping its checkpoint (``pause_trial`` without a save, as Tune's PBT
+        does): it trains nothing and frees its slot."""
         state = self._state()
         trials = tune_controller.get_trials()
         for trial in trials:
             if _idle(trial) and (trial.trial_id in state.losing or trial.trial_id in state.stopped):
                 self._stop(tune_controller, trial)
+            elif trial.status == "RUNNING" and trial.trial_id in state.waiting and trial.trial_id not in self._pausing:
+                tune_controller.pause_trial(trial, should_checkpoint=False)
+            elif trial.status != "RUNNING":
+                self._pausing.discard(trial.trial_id)
         self._rank_ready(tune_controller, trials)
         for trial in trials:
             if _idle(trial) and trial.trial_id in state.promoted:
