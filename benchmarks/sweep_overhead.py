@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}", *overrides]
+        launched = time.time()
         finished = timed_run(command)
         if finished is None:
             return 1
@@ -96,8 +98,40 @@ def main() -> int:
         f"  checkpoint writes                              {sum(checkpoints):6.1f} s in all, "
         f"median {statistics.median(checkpoints):.2f} s"
     )
-    print(f"val/acc_top1 {best:.4f} (bar 0.97), whole command {wall:.0f} s (bar 300 s)")
+    spans = [span for reports in results.values() for span in _segments(reports)]
+    first_start = min(start for start, _ in spans)
+    idle = _idle_slot_seconds(spans, concurrency) / concurrency
+    first_extra = sum(max(0.0, f - statistics.median(later_iters or first_iters)) for f in first_iters) / concurrency
+    print(f"  launch to the first trial's first epoch (imports, data, Ray, setup) {first_start - launched:6.1f} s")
+    print(f"  slots idle while trials ran (rung waits, the tail), per slot       {idle:6.1f} s")
+    print(f"  first epochs' extra over a later epoch (trial setup), per slot     {first_extra:6.1f} s")
+    span = max(end for _, end in spans) - first_start
+    print(f"  trials' span: first start to last end                              {span:6.1f} s")
+    print(f"val/acc_top1 {best:.4f}, whole command {wall:.0f} s")
     return 0
+
+
+def _segments(reports: list[dict]) -> list[tuple[float, float]]:
+    """When a trial was running: its epochs, [timestamp - epoch time, timestamp], joined where no pause
+    came between them (Tune's timestamps are whole seconds)."""
+    segments: list[list[float]] = []
+    for report in reports:
+        start, end = report["timestamp"] - report["time_this_iter_s"], float(report["timestamp"])
+        if segments and start - segments[-1][1] < 2.0:
+            segments[-1][1] = end
+        else:
+            segments.append([start, end])
+    return [(a, b) for a, b in segments]
+
+
+def _idle_slot_seconds(spans: list[tuple[float, float]], slots: int) -> float:
+    """Slot-seconds with fewer than ``slots`` trials running, between the first start and the last end."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    idle, running, last = 0.0, 0, events[0][0]
+    for t, step in events:
+        idle += max(0, slots - running) * (t - last)
+        running, last = running + step, t
+    return idle
 
 
 def _two_at_once(backbone: str, threads: int) -> float:

@@ -8,6 +8,7 @@ it accepts (``rayjob.config_errors`` words it). Configs travel to Ray workers as
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ Precision = Literal["auto", "32-true", "16-mixed", "bf16-mixed", "64-true"]
 MetricName = Literal["val/acc_top1", "val/acc_top5", "val/f1_macro", "val/loss", "train/loss"]
 Rgb = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=3, max_length=3)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
 class Section(BaseModel):
@@ -163,6 +165,15 @@ class SearchConfig(Section):
     # e.g. {rayjob_driver: 0.01} to keep drivers on the head node of cluster.yaml
     space: dict[str, Any] = Field(default_factory=dict)  # dotted key -> {choice|uniform|loguniform|randint: ...}
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)  # extra first trials, dotted keys
+    # Wall time of the sweep (seconds, or "90s", "45m", "2h"): after it no new trial starts and running
+    # trials stop at their epoch's end; the post-hook runs as usual. null: no budget.
+    time_budget: float | None = None
+    price_per_hour: PositiveFloat | None = None  # per GPU (per CPU on CPU-only sweeps): the cost in the summary
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
 
 
 class Config(Section):
@@ -196,6 +207,22 @@ class Config(Section):
         for key, value in values.items():
             set_dotted(raw, key, value)
         return Config.from_dict(raw)
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like ``90``, ``"90s"``, ``"45m"``, ``"2h"``, ``"1.5h"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is no duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
+        if match is None:
+            raise ValueError(f"{value!r} is no duration: use seconds (90) or a number with s, m or h (90s, 45m, 2h)")
+        seconds = float(match[1]) * _DURATION_UNITS[match[2] or "s"]
+    if seconds <= 0:
+        raise ValueError(f"{value!r}: a time budget must be more than 0 seconds")
+    return seconds
 
 
 def _none_sections_as_empty(raw: Any) -> Any:

@@ -31,6 +31,8 @@ RESUMABLE_CHANGES = frozenset(
         "run.wandb_project",
         "scaling.worker_start_retries",
         "search.max_concurrent_trials",
+        "search.time_budget",  # each driver's own clock
+        "search.price_per_hour",
     }
 )
 

@@ -60,6 +60,8 @@ def broken_dataset(kind: str, root: Path) -> Path:
         (["search.space={optim.lr: {normal: [0, 1]}}"], "search.space.optim.lr: unknown distribution 'normal'"),
         (["search.space={model.backbone: {choice: []}}"], "choice needs a non-empty list"),
         (["run.storage_path=/proc/rayjob-results"], "run.storage_path /proc/rayjob-results is not writable"),
+        (["search.time_budget=soon"], "search.time_budget='soon': 'soon' is no duration: use seconds (90) or"),
+        (["search.time_budget=0"], "a time budget must be more than 0 seconds"),
     ],
 )
 def test_config_errors(overrides: list[str], message: str, tmp_path: Path) -> None:

@@ -218,3 +218,22 @@ def test_after_a_restore_waiting_trials_are_ranked_once_no_other_trial_can_reach
     restored = pickle.loads(pickled_at_start)
     assert restored.choose_trial_to_run(tune) is t["a"]  # ranked on the 3 results held: a goes on
     assert tune.stopped == ["b"]
+
+
+def test_once_the_time_budget_is_spent_nothing_starts_and_waiting_trials_end() -> None:
+    from ray.tune.search import Searcher
+
+    from rayjob.sweep import budget
+    from rayjob.sweep.asha import SlotLimiter
+
+    asha, tune, t = sweep(["fast", "base", "new"])
+    assert report(asha, tune, t["fast"], RUNG, 0.5) == PAUSE
+    t["new"].status = "PENDING"
+    limiter = SlotLimiter(Searcher(metric="acc", mode="max"), max_concurrent=2, scheduler=asha)
+    budget.start(0.0)
+    try:
+        assert asha.choose_trial_to_run(tune) is None
+        assert sorted(tune.stopped) == ["fast", "new"] and t["base"].status == "RUNNING"  # it ends its epoch
+        assert limiter.suggest("another") == Searcher.FINISHED
+    finally:
+        budget.start(None)

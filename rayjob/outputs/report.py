@@ -28,6 +28,9 @@ def write_report(
     ranked = ranked_items(outcome.records, lambda r: r.final, outcome.mode)
     figures = _figures(outcome, cfg, out)
     lines = [f"# Sweep report: {cfg.run.name}", "", summary_sentence(outcome)]
+    if outcome.ended:
+        lines += ["", outcome.ended[0].upper() + outcome.ended[1:] + "."]
+    lines += ["", f"Compute used: {outcome.compute()} (each trial's reserved CPUs/GPUs x the time it ran)."]
     failed = [r for r in outcome.records if r.status in ("DIVERGED", "ERROR")]
     if failed:
         lines += ["", "Trials that failed: " + ", ".join(f"`{r.trial_id}` {r.status.lower()}" for r in failed) + "."]
@@ -170,12 +173,14 @@ def _best_trial_figures(outcome: SweepOutcome, out: Path) -> list[tuple[str, str
 
 def _table(records: list[TrialRecord], outcome: SweepOutcome) -> str:
     keys = sorted({k for r in outcome.records for k in r.params})
-    header = ["trial", "status", f"{outcome.metric} (last epoch)", "epochs", "peak", "peak epoch", *keys]
+    header = ["trial", "status", f"{outcome.metric} (last epoch)", "epochs", "peak", "peak epoch", "CPU-h", "GPU-h",
+              *keys]  # fmt: skip
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in records:
         trial = f"{r.trial_id} (base)" if r.is_base else r.trial_id
         peak = "" if r.best is None else f"{r.best:.4f}"
-        cells = [trial, r.status, f"{r.final:.4f}", str(r.epochs), peak, str(r.best_epoch)]
+        cells = [trial, r.status, f"{r.final:.4f}", str(r.epochs), peak, str(r.best_epoch), f"{r.cpu_hours:.3f}",
+                 f"{r.gpu_hours:.3f}"]  # fmt: skip
         cells += [_short(r.params.get(k)) for k in keys]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

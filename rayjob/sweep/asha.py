@@ -33,6 +33,7 @@ from ray.tune.search import Searcher
 
 from rayjob.ranking import score
 from rayjob.storage import read_text, write_text
+from rayjob.sweep import budget
 
 Key = tuple[float, float]  # (signal, tiebreak), each signed so that larger is better
 
@@ -138,6 +139,11 @@ class RungScheduler(FIFOScheduler):
         does): it trains nothing and frees its slot."""
         state = self._state()
         trials = tune_controller.get_trials()
+        if budget.over():  # the time budget is spent: nothing starts or resumes; waiting trials end here
+            for trial in trials:
+                if _idle(trial):
+                    self._stop(tune_controller, trial)
+            return None
         for trial in trials:
             if _idle(trial) and (trial.trial_id in state.losing or trial.trial_id in state.stopped):
                 self._stop(tune_controller, trial)
@@ -265,7 +271,8 @@ def _rungs(first: float, eta: float, max_t: int) -> list[int]:
 
 
 class SlotLimiter(Searcher):
-    """Tune's concurrency limit on new suggestions, not counting trials paused on a rung (they hold no slot).
+    """Tune's concurrency limit on new suggestions, not counting trials paused on a rung (they hold no slot);
+    no suggestion at all once the time budget is spent.
 
     A searcher wrapper on Tune's public ``Searcher`` interface (what ``ConcurrencyLimiter`` does, plus the
     paused trials)."""
@@ -278,7 +285,9 @@ class SlotLimiter(Searcher):
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if budget.over():
+            return Searcher.FINISHED
         held = self.scheduler.held_trials() if self.scheduler else set()  # promoted ones resume next: counted
         if len(self.live - held) >= self.max_concurrent:
             return None

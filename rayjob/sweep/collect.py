@@ -10,6 +10,7 @@ from rayjob.layout import CHECKPOINT_FILE, SCHEDULER_STATE_FILE
 from rayjob.ranking import best, tiebreak_of
 from rayjob.storage import join, with_scheme
 from rayjob.sweep.asha import read_stopped
+from rayjob.sweep.resources import trial_needs
 from rayjob.sweep.results import SweepOutcome, TrialRecord
 from rayjob.sweep.space import trial_values
 
@@ -26,11 +27,13 @@ def collect_outcome(grid: Any, cfg: Config, experiment: str, base: dict[str, Any
     records = [_record(result, cfg, experiment, base, statuses) for result in grid]
     finished = all(status in ("TERMINATED", "ERROR") for status in statuses.values())
     finished = finished and len(statuses) >= cfg.search.num_samples
-    return SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records, finished)
+    return SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records, finished,
+                        price_per_hour=cfg.search.price_per_hour)  # fmt: skip
 
 
 def _record(result: Any, cfg: Config, experiment: str, base: dict[str, Any] | None, statuses: dict) -> TrialRecord:
     metric, mode = cfg.search.metric, cfg.search.mode
+    needs = trial_needs(cfg)
     history = result.metrics_dataframe
     reports = [] if history is None else history.to_dict("records")
     top = best(reports, lambda r: r.get(metric), mode) or {}
@@ -56,6 +59,9 @@ def _record(result: Any, cfg: Config, experiment: str, base: dict[str, Any] | No
         driver_node=str(last.get("driver_node", "")),
         worker_nodes=str(last.get("worker_nodes", "")),
         world_size=int(last.get("world_size", 1) or 1),
+        run_s=float(sum(r.get("time_this_iter_s") or 0.0 for r in reports)),
+        cpus=float(needs.get("CPU", 0.0)),
+        gpus=float(needs.get("GPU", 0.0)),
     )
 
 

@@ -23,6 +23,7 @@ from ray.tune import Callback
 from rayjob.config import Config
 from rayjob.data.digits import DESCRIPTIONS
 from rayjob.ranking import best as ranking_best
+from rayjob.sweep import budget
 
 PROGRESS_EVERY_S = 30.0
 WIDTH = 100
@@ -70,6 +71,8 @@ def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> 
                 f"{concurrency} at a time"),
         wrapped("  storage  ", f"{cfg.run.storage_path}/{cfg.run.name}"),
     ]  # fmt: skip
+    if cfg.search.time_budget is not None:
+        lines.append(f"  budget   {cfg.search.time_budget:g} s of wall time: then no new trial starts")
     print("\n".join(lines), flush=True)
 
 
@@ -122,6 +125,8 @@ class SweepConsole(Callback):
         best = f", {self.metric} {metric_text(last.get(self.metric))}"  # its last epoch's: what the pick ranks
         if last.get("diverged") == 1.0:
             self.say(f"{trial.trial_id} diverged at epoch {epoch} (loss NaN/inf); the sweep goes on")
+        elif epoch < self.max_epochs and budget.over():
+            self.say(f"{trial.trial_id} stopped at epoch {epoch}, the time budget spent{best}")
         elif epoch < self.max_epochs:
             self.say(f"{trial.trial_id} stopped by the scheduler at epoch {epoch}{best}")
         else:

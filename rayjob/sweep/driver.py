@@ -6,6 +6,8 @@ from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
+from rayjob.sweep import budget
+from rayjob.sweep.budget import Ended, describe, read_ended, record_ended
 from rayjob.sweep.collect import collect_outcome
 from rayjob.sweep.results import SweepOutcome
 from rayjob.sweep.space import base_point
@@ -26,11 +28,18 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     from rayjob.sweep.tuner import fit, make_tuner, silence_tune_output, trial_base
     from rayjob.training.launch import cluster_gpus, init_ray, on_remote_cluster, resolve_devices
 
+    budget.start(cfg.search.time_budget)  # the clock starts before Ray does: the budget is the user's wall time
     cfg = resolve_paths(cfg)  # trials run in their own working directories
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
     restoring = tune.Tuner.can_restore(experiment)
     if resume and not restoring:
         raise ConfigError(f"--resume: {experiment} holds no sweep to resume; run without --resume to start one")
+    ended = read_ended(experiment) if restoring else None
+    if ended is not None:
+        raise ConfigError(
+            f"{experiment}: {describe(ended)}; it is finished and cannot be resumed: "
+            "start another sweep with a new run.name"
+        )
     if restoring:
         check_same_config(cfg, experiment)
     base = base_point(cfg) if cfg.search.include_base else None
@@ -52,4 +61,9 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
         tune.with_parameters(run_trial, base=trial_base(cfg), verbose=verbose), trial_resources(cfg)
     )
     grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose))
-    return collect_outcome(grid, cfg, experiment, base)
+    outcome = collect_outcome(grid, cfg, experiment, base)
+    if budget.over() and not outcome.finished and all(r.status != "UNFINISHED" for r in outcome.records):
+        ended = Ended("time_budget", float(cfg.search.time_budget or 0), len(outcome.records))
+        record_ended(experiment, ended)
+        outcome.finished, outcome.ended = True, describe(ended)
+    return outcome

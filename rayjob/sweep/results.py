@@ -40,6 +40,17 @@ class TrialRecord:
     driver_node: str = ""  # Ray node ids: the trial's driver, and each training worker (comma-separated)
     worker_nodes: str = ""
     world_size: int = 1
+    run_s: float = 0.0  # seconds it held its resources: Tune's time per report, summed (pauses not counted)
+    cpus: float = 0.0  # what one trial reserves (workers x CPUs/GPUs per worker)
+    gpus: float = 0.0
+
+    @property
+    def cpu_hours(self) -> float:
+        return self.cpus * self.run_s / 3600
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.gpus * self.run_s / 3600
 
     def value_at(self, epoch: int) -> float | None:
         return self.curve[epoch - 1] if 0 < epoch <= len(self.curve) else None
@@ -55,6 +66,8 @@ class SweepOutcome:
     max_epochs: int
     records: list[TrialRecord]
     finished: bool = True  # False: interrupted before every trial ended
+    ended: str = ""  # why it ended before num_samples trials (the time budget), in words
+    price_per_hour: float | None = None  # per GPU, or per CPU on CPU-only sweeps (search.price_per_hour)
 
     @property
     def best(self) -> TrialRecord | None:
@@ -70,6 +83,15 @@ class SweepOutcome:
 
     def counts(self) -> dict[str, int]:
         return {status: sum(r.status == status for r in self.records) for status in STATUSES}
+
+    def compute(self) -> str:
+        """``0.12 CPU-hours, 0.00 GPU-hours; cost 0.04 at 0.30 per CPU-hour``: resources reserved x wall time."""
+        cpu_h, gpu_h = sum(r.cpu_hours for r in self.records), sum(r.gpu_hours for r in self.records)
+        text = f"{cpu_h:.2f} CPU-hours, {gpu_h:.2f} GPU-hours"
+        if self.price_per_hour is not None:
+            unit, hours = ("GPU", gpu_h) if gpu_h > 0 else ("CPU", cpu_h)
+            text += f"; cost {hours * self.price_per_hour:.2f} at {self.price_per_hour:g} per {unit}-hour"
+        return text
 
 
 def best_trial(records: list[TrialRecord], metric: str, mode: str) -> TrialRecord | None:
@@ -109,13 +131,14 @@ def _csv_text(records: list[TrialRecord]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     header = ["trial_id", "status", "base", *keys, "final", "final_tiebreak", "best", "best_epoch", "epochs",
-              "checkpoint", "error"]  # fmt: skip
+              "run_s", "cpu_hours", "gpu_hours", "checkpoint", "error"]  # fmt: skip
     writer.writerow(header)
     for r in records:
         values = [r.params.get(k, "") for k in keys]
         numbers = ["" if v is None else v for v in (r.final, r.final_tiebreak, r.best)]
+        compute = [f"{r.run_s:.1f}", f"{r.cpu_hours:.4f}", f"{r.gpu_hours:.4f}"]
         writer.writerow([r.trial_id, r.status, int(r.is_base), *values, *numbers, r.best_epoch, r.epochs,
-                         r.checkpoint, r.error])  # fmt: skip
+                         *compute, r.checkpoint, r.error])  # fmt: skip
     return out.getvalue()
 
 

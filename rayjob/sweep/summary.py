@@ -20,6 +20,8 @@ def print_summary(
     if not outcome.finished:
         print(f"sweep interrupted: {len(outcome.records)} of {num_samples} trials started.")
         print("Resume it with the same command and --resume (or rerun with the same run.name).")
+    if outcome.ended:
+        print(f"sweep ended    {outcome.ended}")
     print(f"sweep folder   {outcome.experiment}")
     print(
         f"trials         {len(outcome.records)}: {counts['COMPLETED']} completed, {counts['STOPPED']} stopped early, "
@@ -28,6 +30,7 @@ def print_summary(
     )
     possible = len(outcome.records) * outcome.max_epochs
     print(f"epochs         {outcome.epochs} of {possible} if every trial ran to the end; {elapsed:.0f} s")
+    print(f"compute        {outcome.compute()} (resources reserved x wall time)")
     if join(outcome.experiment, TRIALS_CSV) in tables:
         print(f"trials table   {join(outcome.experiment, TRIALS_CSV)}")
     best = outcome.best

@@ -32,6 +32,7 @@ from rayjob.layout import SCHEDULER_STATE_FILE, STUDY_FILE, run_dir, trial_dir_n
 from rayjob.ranking import tiebreak_of
 from rayjob.storage import is_uri, join
 from rayjob.sweep.asha import RungScheduler, SlotLimiter
+from rayjob.sweep.budget import BudgetStopper
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
 
@@ -127,6 +128,7 @@ def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
             checkpoint_score_order="max",
         ),
         failure_config=tune.FailureConfig(max_failures=cfg.search.trial_max_failures),
+        stop=BudgetStopper(),  # a no-op without search.time_budget; restored sweeps keep it
         callbacks=callbacks,
         verbose=1 if verbose else 0,
     )
