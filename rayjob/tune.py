@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog=(
             "examples:\n  python -m rayjob.tune --config configs/quickstart.yaml\n"
             "  python -m rayjob.tune --config configs/quickstart.yaml --resume\n"
+            "  python -m rayjob.tune --config configs/quickstart.yaml --plan\n"
             "  ray job submit --working-dir . -- python -m rayjob.tune --config configs/t4.yaml"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,6 +40,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="continue the interrupted sweep in <run.storage_path>/<run.name> (an error if there is none); "
         "rerunning with the same run.name resumes as well",
+    )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the worst-case epochs, concurrency, one epoch's measured time and so the worst-case time "
+        "and cost of this sweep, then exit (nothing starts)",
+    )
+    parser.add_argument(
+        "--epoch-seconds",
+        type=float,
+        metavar="S",
+        help="with --plan: one epoch's time on the sweep's hardware, instead of measuring it here",
     )
     parser.add_argument("--verbose", action="store_true", help="Ray Tune's status tables and every trial's output")
     args = parser.parse_args(argv)
@@ -51,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     check_space(cfg)
     grace_period(cfg)
     quiet_libraries()
+    if args.epoch_seconds is not None and (not args.plan or args.epoch_seconds <= 0):
+        raise ConfigError("--epoch-seconds goes with --plan and must be more than 0 (e.g. --plan --epoch-seconds 40)")
+    if args.plan:
+        from rayjob.sweep.plan import print_plan
+
+        if args.epoch_seconds is None:
+            check_config_and_data(cfg)  # the epoch is measured on the config's data
+        print_plan(cfg, args.epoch_seconds)
+        return 0
     check_config_and_data(cfg)
     return sweep(cfg, args.resume, args.verbose)
 
