@@ -90,13 +90,14 @@ def sweep(cfg: object, resume: bool, verbose: bool) -> int:
     outcome = run_sweep(cfg, resume=resume, verbose=verbose)
     tables = write_records(outcome)
     shutdown_ray()  # Ray's buffered log lines arrive now, not after the summary
+    post_hook = time.perf_counter()  # the sweep's time ends here; the held-out evaluation is the post-hook's
     heldout = held_out(outcome) if outcome.finished else None
-    print_summary(outcome, cfg.search.num_samples, time.perf_counter() - started, tables, heldout)
+    print_summary(outcome, cfg.search.num_samples, post_hook - started, tables, heldout)
     if not outcome.finished:
         return 130
     if outcome.best is None:
         return 1
-    code = finish_sweep(outcome, cfg, heldout)
+    code = finish_sweep(outcome, cfg, heldout, started=post_hook)
     if heldout is not None and heldout.split == "test":
         print(f"test/acc_top1 {heldout.pick.top1:.4f}", flush=True)
     print(f"{outcome.metric} {outcome.best.final:.4f}", flush=True)  # the last line, for scripts

@@ -217,6 +217,68 @@ def test_a_trial_paused_on_its_rung_when_the_sweep_is_killed_is_ranked_on_resume
     assert any(e == [1, 2] for e in epochs.values())  # the rung's top went on
 
 
+def val_curve(experiment: Path) -> list[float]:
+    """The one trial's val loss by epoch (a redone epoch counts once: its last report)."""
+    ((_, results),) = reports(experiment).items()
+    by_epoch = {r["epoch"]: r["val/loss"] for r in results}
+    return [round(by_epoch[e], 4) for e in sorted(by_epoch)]
+
+
+def wait_until_saved_checkpoint(experiment: Path, name: str, timeout: float) -> None:
+    """Until Tune's newest experiment-state file names checkpoint ``name`` (so a restore starts there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = sorted(experiment.glob("experiment_state-*.json"))
+        if states and name in states[-1].read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"Tune never saved {name}")
+
+
+def test_a_sweep_trial_resumed_from_its_checkpoint_has_the_uninterrupted_curve(
+    tiny_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """Random augmentation and mixup draw from the RNGs every step: only a restored RNG state repeats them."""
+    settings = dict(
+        data__augment={"crop_scale": 0.6, "randaugment": 9, "mixup": 0.2},
+        trainer__max_epochs=8,
+        search__space=SPACE,
+        search__num_samples=1,  # the base trial alone
+        search__scheduler="fifo",
+    )
+    files = {}
+    for name in ("whole", "cut"):
+        cfg = tiny_config(run__name=name, **settings)
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_text(cfg.to_yaml())
+    results = Path(cfg.run.storage_path)
+    temp_dir = tempfile.mkdtemp(prefix="rj")
+    try:
+        whole = start_driver(files["whole"], temp_dir)
+        try:
+            assert whole.wait(timeout=300) == 0, whole.stdout.read()[-3000:]
+        finally:
+            stop(whole)
+        cut = start_driver(files["cut"], temp_dir, save_every_s="1")
+        try:
+            wait_until_saved_checkpoint(results / "cut", "checkpoint_000001", timeout=240)  # epoch 2's
+            os.killpg(cut.pid, signal.SIGKILL)
+            cut.wait(timeout=60)
+        finally:
+            stop(cut)
+        assert max(finished_epochs(results / "cut")["trial-" + next(iter(reports(results / "cut")))]) < 8
+        resumed = start_driver(files["cut"], temp_dir, "--resume")
+        try:
+            output = resumed.communicate(timeout=300)[0]
+        finally:
+            stop(resumed)
+        assert resumed.returncode == 0, output[-3000:]
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert len(val_curve(results / "whole")) == 8
+    assert val_curve(results / "cut") == val_curve(results / "whole")
+
+
 @pytest.fixture(autouse=True)
 def _no_ray_in_this_process() -> None:
     """The drivers above start their own Ray; none may run in the test process meanwhile."""

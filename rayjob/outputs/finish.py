@@ -21,10 +21,13 @@ from rayjob.storage import is_uri, join, local_copy, scratch_dir, upload
 from rayjob.sweep.results import SweepOutcome
 
 
-def finish_sweep(outcome: SweepOutcome, cfg: Config, heldout: Heldout | None = None) -> int:
+def finish_sweep(
+    outcome: SweepOutcome, cfg: Config, heldout: Heldout | None = None, started: float | None = None
+) -> int:
     """Returns 0, or 1 when the export failed (the report says why; nothing of the sweep is lost).
-    ``heldout``: the pick's and the base trial's test accuracy, into the report and the sidecar."""
-    started = time.perf_counter()
+    ``heldout``: the pick's and the base trial's test accuracy, into the report and the sidecar, evaluated
+    from ``started`` (``time.perf_counter()``) on: the post-hook's time includes it."""
+    started = time.perf_counter() if started is None else started
     with scratch_dir("rayjob-finish-") as tmp:
         scratch = Path(tmp)
         out = Path(outcome.experiment) if not is_uri(outcome.experiment) else scratch / "out"
@@ -34,7 +37,8 @@ def finish_sweep(outcome: SweepOutcome, cfg: Config, heldout: Heldout | None = N
         if is_uri(outcome.experiment):
             upload(out, outcome.experiment)
     print(f"report         {join(outcome.experiment, report.name)}", flush=True)
-    print(f"post-hook      {time.perf_counter() - started:.1f} s (plots, export, checks, report)", flush=True)
+    what = "held-out evaluation, plots, export, checks, report"
+    print(f"post-hook      {time.perf_counter() - started:.1f} s ({what})", flush=True)
     return 0 if done is not None or outcome.best is None else 1
 
 
