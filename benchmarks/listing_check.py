@@ -3,7 +3,7 @@
     python benchmarks/listing_check.py
 
 Starts the tests' S3 server (SeaweedFS on 127.0.0.1), uploads the embedded camera-digits dataset
-(3,547 images), then times, on one node: the first ``resolve_root`` (listing + download), a reuse
+(3,547 images and a marker file), then times, on one node: the first ``resolve_root`` (listing + download), a reuse
 (the listing check alone, what every later trial and worker on the node pays), and ``listing_digest``
 by itself. A local S3 server has no network latency: on a real bucket each listing page (1,000 keys)
 is one round trip more.

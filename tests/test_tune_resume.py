@@ -180,6 +180,7 @@ def test_a_trial_paused_on_its_rung_when_the_sweep_is_killed_is_ranked_on_resume
         search__grace_period=1,
         search__reduction_factor=3,
         search__max_concurrent_trials=1,
+        run__wandb="offline",
     )
     config_file = tmp_path / "sweep.yaml"
     config_file.write_text(cfg.to_yaml())
@@ -215,6 +216,15 @@ def test_a_trial_paused_on_its_rung_when_the_sweep_is_killed_is_ranked_on_resume
     if epochs[paused] == [1, 2]:  # ranked in the top: it went on only after the rung could rank it
         assert runs[paused][1]["timestamp"] >= rung_full, epochs
     assert any(e == [1, 2] for e in epochs.values())  # the rung's top went on
+
+    # W&B: each driver writes an offline run per trial it ran, named by the trial id (Tune's callback uses it as
+    # the run id, with resume="allow"): the resumed sweep continues the paused trial's run, under the same id.
+    runs_by_id: dict[str, int] = {}
+    for folder in (experiment / "wandb").glob("offline-run-*"):
+        run_id = folder.name.rsplit("-", 1)[-1]
+        runs_by_id[run_id] = runs_by_id.get(run_id, 0) + 1
+    assert set(runs_by_id) == set(runs)  # no run under any other id: no duplicate
+    assert runs_by_id[paused] == 2  # before the kill, and after the resume
 
 
 def val_curve(experiment: Path) -> list[float]:
