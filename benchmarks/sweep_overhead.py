@@ -2,12 +2,13 @@
 
     python benchmarks/sweep_overhead.py [KEY=VALUE ...]
 
-1. Times a plain PyTorch epoch (benchmarks/plain_epoch.py) of each backbone in search.space, with as
+1. Times a plain PyTorch epoch (benchmarks/plain_epoch.py) of the base config, alone and two at once, with as
    many threads as one trial gets (scaling.cpus_per_worker).
 2. Runs `python -m rayjob.tune --config configs/quickstart.yaml` in a fresh process (imports and Ray
    start included) into a temporary folder.
-3. ideal = sum over trials of (epochs trained x plain s/epoch of its backbone) / concurrent trials;
-   overhead = sweep wall time / ideal. Then where the rest went, from Tune's per-trial results.
+3. Times a plain epoch of each backbone and data setting (augmentation) the sweep's trials had: they cost
+   different CPU per image. ideal = sum over trials of (epochs trained x plain s/epoch of its setting) /
+   concurrent trials; overhead = sweep wall time / ideal. Then where the rest went, from Tune's results.
 """
 
 from __future__ import annotations
@@ -37,17 +38,12 @@ def main() -> int:
     overrides = sys.argv[1:]
     cfg = load_config(CONFIG, overrides)
     threads = max(1, int(cfg.scaling.cpus_per_worker))
-    backbones = cfg.search.space.get("model.backbone", {}).get("choice", [cfg.model.backbone])
     torch.set_num_threads(threads)
-    plain = {}
-    for backbone in backbones:
-        plain[backbone], _ = plain_epochs(backbone, epochs=2)
-        print(f"plain PyTorch {backbone:20s} {plain[backbone]:.2f} s/epoch ({threads} thread)", flush=True)
-
-    contended = _two_at_once(backbones[0], threads)
+    base_plain, _ = plain_epochs(cfg.model.backbone, epochs=2)
+    contended = _two_at_once(cfg.model.backbone, threads)
     print(
-        f"plain PyTorch {backbones[0]:20s} {contended:.2f} s/epoch with two such processes at once "
-        f"({contended / plain[backbones[0]]:.2f}x: what 2 trials on {_cpus()} cores cost each other)",
+        f"plain PyTorch, the base config: {base_plain:.2f} s/epoch alone, {contended:.2f} s/epoch with two such "
+        f"processes at once ({contended / base_plain:.2f}x: what 2 trials on {_cpus()} cores cost each other)",
         flush=True,
     )
 
@@ -73,21 +69,32 @@ def main() -> int:
     sweep_call = float(re.findall(r"^epochs .*; (\d+) s$", done.stdout, flags=re.MULTILINE)[-1])
 
     concurrency = min(len(rows), int(1 / max(1e-9, cfg.scaling.cpus_per_worker) * _cpus()))
-    epochs_by_backbone: dict[str, int] = defaultdict(int)
+    # The ideal is each trial's own compute: what its backbone and augmentation cost per epoch in a plain loop
+    # (RandAugment and the camera degradation cost CPU per image; lr or label smoothing cost nothing).
+    costly = [k for k in cfg.search.space if k.startswith("data.") or k == "model.backbone"]
+    epochs_by_setting: dict[tuple, int] = defaultdict(int)
     for row in rows:
-        epochs_by_backbone[row.get("model.backbone", cfg.model.backbone)] += int(row["epochs"])
-    epochs = sum(epochs_by_backbone.values())
-    ideal = sum(n * plain[b] for b, n in epochs_by_backbone.items()) / concurrency
+        epochs_by_setting[tuple((k, row[k]) for k in costly)] += int(row["epochs"])
+    plain = {}
+    for setting, n in sorted(epochs_by_setting.items()):
+        values = [f"{k}={v}" for k, v in setting]
+        backbone = dict(setting).get("model.backbone", cfg.model.backbone)
+        plain[setting], _ = plain_epochs(backbone, epochs=2, overrides=[v for v in values if "backbone" not in v])
+        print(f"plain PyTorch {' '.join(values) or backbone}: {plain[setting]:.2f} s/epoch, {n} epochs in the sweep",
+              flush=True)  # fmt: skip
+    epochs = sum(epochs_by_setting.values())
+    ideal = sum(n * plain[k] for k, n in epochs_by_setting.items()) / concurrency
     first_iters = [reports[0]["time_this_iter_s"] for reports in results.values()]
     later_iters = [r["time_this_iter_s"] for reports in results.values() for r in reports[1:]]
     checkpoints = [r.get("time/checkpoint_s", 0.0) for reports in results.values() for r in reports]
     best = max(float(row["best"]) for row in rows)
 
-    print(f"\nsweep: {len(rows)} trials, {epochs} epochs ({dict(epochs_by_backbone)}), {concurrency} at a time")
+    print(f"\nsweep: {len(rows)} trials, {epochs} epochs, {concurrency} at a time")
     print(f"sweep wall time (process start to sweep end)   {sweep_wall:7.1f} s")
     print(f"ideal (plain epochs / concurrency)             {ideal:7.1f} s")
     print(f"overhead ratio                                 {sweep_wall / ideal:7.2f} x  (target <= 1.3)")
-    print(f"then the post-hook (plots, ONNX export + checks, report) {post_hook:.1f} s; whole command {wall:.1f} s")
+    print(f"then the post-hook (held-out evaluation, plots, ONNX export + checks, report) {post_hook:.1f} s; "
+          f"whole command {wall:.1f} s")
     print("where the sweep's wall time went:")
     print(f"  process start: imports, config                 {sweep_wall - sweep_call:6.1f} s")
     print(f"  the sweep: data check, Ray start, trials, stop {sweep_call:6.1f} s")

@@ -169,6 +169,7 @@ class SearchConfig(Section):
     # trials stop at their epoch's end; the post-hook runs as usual. null: no budget.
     time_budget: float | None = None
     price_per_hour: PositiveFloat | None = None  # per GPU (per CPU on CPU-only sweeps): the cost in the summary
+    warm_start: str | None = None  # an earlier sweep's folder or URI: its trials that fit seed the new study
 
     @field_validator("time_budget", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ REPORT_FILE = "report.md"
 EXPORT_DIR = "export"
 ONNX_FILE = "model.onnx"
 SIDECAR_FILE = "model.json"
+LATENCY_FILE = "export/latency.json"  # batch-1 onnxruntime latency per architecture (rayjob.outputs.latency)
 PLOT_DATA_FILE = "plot_data.npz"
 CHECKPOINT_HISTORY_FILE = "history.json"
 RUN_PLOT_FILES = ("confusion_matrix.png", "history.png", "samples.png")

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -109,3 +110,14 @@ def registered_epochs(train_run: Path) -> list[int]:
             results = json.loads(snapshot.read_text())["checkpoint_results"]
             epochs += [int(r["metrics"]["epoch"]) for r in results]
     return sorted(epochs)
+
+
+def load_study(experiment: Path) -> Any:
+    """The Optuna study a local sweep keeps in its journal file (what ``optuna-dashboard`` reads)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(experiment / "optuna_journal.log")))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage)

@@ -62,6 +62,7 @@ def broken_dataset(kind: str, root: Path) -> Path:
         (["run.storage_path=/proc/rayjob-results"], "run.storage_path /proc/rayjob-results is not writable"),
         (["search.time_budget=soon"], "search.time_budget='soon': 'soon' is no duration: use seconds (90) or"),
         (["search.time_budget=0"], "a time budget must be more than 0 seconds"),
+        (["search.warm_start=/nonexistent/sweep"], "search.warm_start: /nonexistent/sweep holds no sweep"),
     ],
 )
 def test_config_errors(overrides: list[str], message: str, tmp_path: Path) -> None:

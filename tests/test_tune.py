@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import checkpoint_epochs, write_config
+from helpers import checkpoint_epochs, load_study, write_config
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
@@ -124,3 +124,31 @@ def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys
         trial_concurrency(cfg(num_workers=3, cpus_per_worker=1), {"CPU": 2}, remote=False)
     assert trial_concurrency(cfg(num_workers=3), {"CPU": 2}, remote=True) == 1  # an autoscaler may add nodes
     assert "waiting for the autoscaler" in capsys.readouterr().out
+
+
+def test_warm_start_seeds_a_new_study_with_the_earlier_trials_that_fit(
+    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
+) -> None:
+    lr = {"optim.lr": {"loguniform": [3e-4, 3e-3]}}
+    first = sweep_config(tiny_config, search__space=lr, search__scheduler="fifo", run__name="first")
+    assert main(["--config", write_config(first, tmp_path, "first.yaml")]) == 0
+    earlier = Path(first.run.storage_path) / "first"
+    old = read_records(str(earlier))
+
+    # A narrower space: the earlier trials below 9e-4 do not fit it.
+    narrow = {"optim.lr": {"loguniform": [9e-4, 3e-3]}}
+    second = sweep_config(tiny_config, search__space=narrow, search__num_samples=2, search__scheduler="fifo",
+                          search__warm_start=str(earlier), run__name="second")  # fmt: skip
+    capsys.readouterr()
+    assert main(["--config", write_config(second, tmp_path, "second.yaml")]) == 0
+    out = capsys.readouterr().out
+    fit = [r for r in old if 9e-4 <= r.params["optim.lr"] <= 3e-3]
+    assert fit  # the base trial's lr=1e-3 is one
+    assert f"{len(fit)} earlier trials taken from {earlier}; {len(old) - len(fit)} did not fit the space" in out
+
+    study = load_study(Path(second.run.storage_path) / "second")
+    finished = [t for t in study.trials if t.state.name == "COMPLETE"]
+    warm = [t for t in finished if "warm_start" in t.user_attrs]
+    assert sorted(t.params["optim.lr"] for t in warm) == sorted(r.params["optim.lr"] for r in fit)
+    assert len(finished) == len(fit) + 2  # the earlier ones and the new sweep's own
+    assert len(read_records(str(Path(second.run.storage_path) / "second"))) == 2  # its table: its own trials

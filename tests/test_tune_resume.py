@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import load_study
 
 from rayjob.config import Config
 from rayjob.sweep.results import read_records
@@ -153,12 +154,8 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
     # The searcher went on with its history: one Optuna study across the three drivers (the file
     # `optuna-dashboard` reads), holding every finished trial, so TPE did not start its random phase again.
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(experiment / "optuna_journal.log")))
-    (summary,) = optuna.get_all_study_summaries(storage)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    study = load_study(experiment)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4
     assert sorted(t.params["optim.lr"] for t in complete) == sorted(r.params["optim.lr"] for r in records)

@@ -30,6 +30,8 @@ def write_report(
     lines = [f"# Sweep report: {cfg.run.name}", "", summary_sentence(outcome)]
     if outcome.ended:
         lines += ["", outcome.ended[0].upper() + outcome.ended[1:] + "."]
+    if outcome.warm_start:
+        lines += ["", f"Warm start: {outcome.warm_start}."]
     lines += ["", f"Compute used: {outcome.compute()} (each trial's reserved CPUs/GPUs x the time it ran)."]
     failed = [r for r in outcome.records if r.status in ("DIVERGED", "ERROR")]
     if failed:

@@ -11,6 +11,7 @@ from rayjob.sweep.budget import Ended, describe, read_ended, record_ended
 from rayjob.sweep.collect import collect_outcome
 from rayjob.sweep.results import SweepOutcome
 from rayjob.sweep.space import base_point
+from rayjob.sweep.warm_start import load_warm_start
 
 
 def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
@@ -21,7 +22,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     """
     from ray import tune
 
-    from rayjob.sweep.console import SweepConsole, print_header
+    from rayjob.sweep.console import SweepConsole, print_header, wrapped
     from rayjob.sweep.resources import trial_concurrency, trial_needs, trial_resources
     from rayjob.sweep.tracking import tracking_callbacks
     from rayjob.sweep.trial import run_trial
@@ -42,6 +43,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
         )
     if restoring:
         check_same_config(cfg, experiment)
+    warm = None if restoring else load_warm_start(cfg)  # a new sweep's study only; errors before Ray starts
     base = base_point(cfg) if cfg.search.include_base else None
     console = SweepConsole(cfg, base)
     all_callbacks = [*tracking_callbacks(cfg, experiment), console]  # a missing key fails before Ray starts
@@ -57,11 +59,14 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     cfg = resolve_devices(cfg, cluster_gpus())  # one rule, fed the cluster's GPUs
     concurrency = trial_concurrency(cfg, cluster, remote=on_remote_cluster())
     print_header(cfg, concurrency, trial_needs(cfg))
+    if warm is not None:
+        print(wrapped("  warm     ", warm.describe()), flush=True)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base=trial_base(cfg), verbose=verbose), trial_resources(cfg)
     )
-    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose))
+    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose, warm))
     outcome = collect_outcome(grid, cfg, experiment, base)
+    outcome.warm_start = warm.describe() if warm is not None else ""
     if budget.over() and not outcome.finished and all(r.status != "UNFINISHED" for r in outcome.records):
         ended = Ended("time_budget", float(cfg.search.time_budget or 0), len(outcome.records))
         record_ended(experiment, ended)

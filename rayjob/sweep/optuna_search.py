@@ -43,6 +43,7 @@ class StudySearcher(Searcher):
         study_name: str = "rayjob",
         storage: Any = None,
         seed: int = 0,
+        warm_trials: list[Any] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.space, self.max_epochs = space, max_epochs
@@ -50,6 +51,7 @@ class StudySearcher(Searcher):
         self.study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
                                          direction=direction, load_if_exists=True)  # fmt: skip
         if not self.study.trials:  # a new study (a restored one holds them, enqueued ones too)
+            self.study.add_trials(warm_trials or [])  # an earlier sweep's (search.warm_start)
             for point in points_to_evaluate or []:
                 self.study.enqueue_trial(point)
         self.running: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
@@ -63,6 +65,8 @@ class StudySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if trial_id in self.running:
             return dict(self.running[trial_id].params)
+        if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # asked for: runs as asked
+            return self._start(trial_id, self.study.ask(self.space))
         for _ in range(REDRAWS):
             trial = self.study.ask(self.space)
             twin = self._twin(trial)

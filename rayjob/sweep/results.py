@@ -68,6 +68,7 @@ class SweepOutcome:
     finished: bool = True  # False: interrupted before every trial ended
     ended: str = ""  # why it ended before num_samples trials (the time budget), in words
     price_per_hour: float | None = None  # per GPU, or per CPU on CPU-only sweeps (search.price_per_hour)
+    warm_start: str = ""  # how many earlier trials seeded the study (search.warm_start), in words
 
     @property
     def best(self) -> TrialRecord | None:

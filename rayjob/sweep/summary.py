@@ -22,6 +22,8 @@ def print_summary(
         print("Resume it with the same command and --resume (or rerun with the same run.name).")
     if outcome.ended:
         print(f"sweep ended    {outcome.ended}")
+    if outcome.warm_start:
+        print(wrapped("warm start     ", outcome.warm_start))
     print(f"sweep folder   {outcome.experiment}")
     print(
         f"trials         {len(outcome.records)}: {counts['COMPLETED']} completed, {counts['STOPPED']} stopped early, "

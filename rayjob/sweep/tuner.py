@@ -35,6 +35,7 @@ from rayjob.sweep.asha import RungScheduler, SlotLimiter
 from rayjob.sweep.budget import BudgetStopper
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
+from rayjob.sweep.warm_start import WarmStart
 
 
 def build_scheduler(cfg: Config) -> TrialScheduler:
@@ -56,7 +57,7 @@ def build_scheduler(cfg: Config) -> TrialScheduler:
     )
 
 
-def build_searcher(cfg: Config, study_file: Path | None) -> Any:
+def build_searcher(cfg: Config, study_file: Path | None, warm: WarmStart | None = None) -> Any:
     """rayjob's Optuna searcher with a sampler sized for the budget; the study lives in ``study_file`` if given."""
     import warnings
 
@@ -90,11 +91,15 @@ def build_searcher(cfg: Config, study_file: Path | None) -> Any:
         study_name=cfg.run.name,
         storage=storage,
         seed=search.seed,
+        warm_trials=warm.trials if warm is not None else None,
     )
 
 
-def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None, scheduler: Any = None) -> Any:
-    """``scheduler``: another Tune scheduler instead of the config's (the replay benchmark's peers)."""
+def build_tune_config(
+    cfg: Config, concurrency: int, study_file: Path | None, scheduler: Any = None, warm: WarmStart | None = None
+) -> Any:
+    """``scheduler``: another Tune scheduler instead of the config's (the replay benchmark's peers); ``warm``:
+    earlier trials for the new study (``search.warm_start``)."""
     from ray import tune
 
     scheduler = scheduler or build_scheduler(cfg)
@@ -102,7 +107,7 @@ def build_tune_config(cfg: Config, concurrency: int, study_file: Path | None, sc
     return tune.TuneConfig(
         metric=cfg.search.metric,
         mode=cfg.search.mode,
-        search_alg=SlotLimiter(build_searcher(cfg, study_file), concurrency, rungs),
+        search_alg=SlotLimiter(build_searcher(cfg, study_file, warm), concurrency, rungs),
         scheduler=scheduler,
         num_samples=cfg.search.num_samples,
         reuse_actors=cfg.scaling.num_workers == 0,  # in-process trials: no new process per trial
@@ -142,8 +147,11 @@ def trial_base(cfg: Config) -> dict[str, Any]:
     return base
 
 
-def make_tuner(cfg: Config, trainable: Any, callbacks: list[Any], concurrency: int, verbose: bool) -> Any:
-    """A new Tuner, or the restored one when the experiment folder holds an interrupted sweep."""
+def make_tuner(
+    cfg: Config, trainable: Any, callbacks: list[Any], concurrency: int, verbose: bool, warm: WarmStart | None = None
+) -> Any:
+    """A new Tuner (its study seeded with ``warm``), or the restored one when the experiment folder holds an
+    interrupted sweep."""
     from ray import tune
 
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
@@ -153,7 +161,7 @@ def make_tuner(cfg: Config, trainable: Any, callbacks: list[Any], concurrency: i
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
     return tune.Tuner(
         trainable,
-        tune_config=build_tune_config(cfg, concurrency, study_file),
+        tune_config=build_tune_config(cfg, concurrency, study_file, warm=warm),
         run_config=build_run_config(cfg, callbacks, verbose),
     )
 
