@@ -129,26 +129,25 @@ def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys
 def test_warm_start_seeds_a_new_study_with_the_earlier_trials_that_fit(
     tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
 ) -> None:
-    lr = {"optim.lr": {"loguniform": [3e-4, 3e-3]}}
-    first = sweep_config(tiny_config, search__space=lr, search__scheduler="fifo", run__name="first")
+    # A grid: 3 trials of a 3-point space are its 3 points (the searcher never proposes one twice).
+    first = sweep_config(tiny_config, search__space={"optim.lr": {"choice": [5e-4, 1e-3, 2e-3]}},
+                         search__scheduler="fifo", run__name="first")  # fmt: skip
     assert main(["--config", write_config(first, tmp_path, "first.yaml")]) == 0
     earlier = Path(first.run.storage_path) / "first"
-    old = read_records(str(earlier))
+    assert sorted(r.params["optim.lr"] for r in read_records(str(earlier))) == [5e-4, 1e-3, 2e-3]
 
-    # A narrower space: the earlier trials below 9e-4 do not fit it.
-    narrow = {"optim.lr": {"loguniform": [9e-4, 3e-3]}}
-    second = sweep_config(tiny_config, search__space=narrow, search__num_samples=2, search__scheduler="fifo",
-                          search__warm_start=str(earlier), run__name="second")  # fmt: skip
+    # Another space: 5e-4 is not in it.
+    second = sweep_config(tiny_config, search__space={"optim.lr": {"choice": [1e-3, 2e-3, 4e-3]}},
+                          search__num_samples=2, search__scheduler="fifo", search__warm_start=str(earlier),
+                          run__name="second")  # fmt: skip
     capsys.readouterr()
     assert main(["--config", write_config(second, tmp_path, "second.yaml")]) == 0
-    out = capsys.readouterr().out
-    fit = [r for r in old if 9e-4 <= r.params["optim.lr"] <= 3e-3]
-    assert fit  # the base trial's lr=1e-3 is one
-    assert f"{len(fit)} earlier trials taken from {earlier}; {len(old) - len(fit)} did not fit the space" in out
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"2 earlier trials taken from {earlier}; 1 did not fit the space, 0 had no value" in out
 
     study = load_study(Path(second.run.storage_path) / "second")
     finished = [t for t in study.trials if t.state.name == "COMPLETE"]
     warm = [t for t in finished if "warm_start" in t.user_attrs]
-    assert sorted(t.params["optim.lr"] for t in warm) == sorted(r.params["optim.lr"] for r in fit)
-    assert len(finished) == len(fit) + 2  # the earlier ones and the new sweep's own
+    assert sorted(t.params["optim.lr"] for t in warm) == [1e-3, 2e-3]
+    assert len(finished) == 2 + 2  # the earlier ones and the new sweep's own (its base trial, then 4e-3)
     assert len(read_records(str(Path(second.run.storage_path) / "second"))) == 2  # its table: its own trials
