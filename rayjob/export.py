@@ -2,6 +2,8 @@
 
 - A sweep folder (it holds ``trials.jsonl``; local or a URI): per-trial plots, the best trial to
   verified ONNX, ``report.md``: the same post-hook ``rayjob.tune`` runs at its end.
+- A sweep folder with ``--fastest-within PP``: the trial with the lowest onnxruntime latency whose metric is
+  within PP points of the best's, to ``<sweep>/export_fastest`` (the sidecar records the rule).
 - A ``rayjob.train`` run folder: its best epoch's checkpoint to ``<run>/export``.
 - A ``checkpoint.ckpt`` (path or URI): that checkpoint to ``<its run>/export``.
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 from rayjob.cli import run_main
 from rayjob.config import Config
 from rayjob.errors import RayjobError
-from rayjob.layout import EXPORT_DIR
+from rayjob.layout import EXPORT_DIR, FASTEST_DIR
 from rayjob.outputs.onnx import ExportError, Source, export_checkpoint, print_export
 from rayjob.runs import best_checkpoint, read_run_config
 from rayjob.storage import exists, is_uri, join, local_copy, scratch_dir, upload
@@ -27,11 +29,19 @@ def main(argv: list[str] | None = None) -> int:
         "On a sweep folder it runs the whole post-hook: per-trial plots, export, report.md.",
         epilog="examples:\n  python -m rayjob.export results/quickstart\n"
         "  python -m rayjob.export s3://bucket/results/t4-sweep\n"
+        "  python -m rayjob.export results/quickstart --fastest-within 1.0\n"
         "  python -m rayjob.export results/run/checkpoint_000004/checkpoint.ckpt --out exported/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("results", help="a sweep folder, a rayjob.train run folder, or a checkpoint.ckpt (or URIs)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/export)")
+    parser.add_argument(
+        "--fastest-within",
+        type=float,
+        metavar="PP",
+        help="on a sweep folder: export the trial with the lowest onnxruntime latency whose metric at its last "
+        f"epoch is within PP percentage points of the best's (to <sweep>/{FASTEST_DIR} unless --out)",
+    )
     args = parser.parse_args(argv)
     results: str = args.results.rstrip("/")
     if not exists(results):
@@ -39,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from rayjob.sweep.results import read_records
 
     records = read_records(results) if not results.endswith(".ckpt") else None
+    if args.fastest_within is not None:
+        if records is None:
+            raise ExportError(f"--fastest-within needs a sweep folder (with trials.jsonl); {results} is not one")
+        if args.fastest_within < 0:
+            raise ExportError(f"--fastest-within {args.fastest_within:g}: give the points as a number >= 0, e.g. 1.0")
+        return export_fastest(results, records, args.fastest_within, args.out)
     if records is not None and args.out is None:
         return finish_saved_sweep(results, records)
     return export_one(results, args.out)
@@ -55,6 +71,41 @@ def finish_saved_sweep(experiment: str, records: list) -> int:
     for label, text in heldout.lines() if heldout else []:
         print(f"{label:15s}{text}")
     return finish_sweep(outcome, cfg, heldout)
+
+
+def export_fastest(experiment: str, records: list, points: float, out: Path | None) -> int:
+    """Export the fastest trial within ``points`` pp of the best, with the usual checks; the sidecar says so."""
+    from rayjob.outputs.latency import fastest_within, sweep_latencies
+    from rayjob.sweep.results import best_trial
+
+    cfg = read_run_config(experiment) or Config()
+    best = best_trial(records, cfg.search.metric, cfg.search.mode)
+    if best is None:
+        raise ExportError(f"{experiment} holds no finished trial or checkpoint to export; run a sweep first")
+    if "loss" in cfg.search.metric:
+        raise ExportError(f"--fastest-within compares accuracy points; this sweep's metric is {cfg.search.metric}")
+    latencies = sweep_latencies(records, cfg, experiment)
+    chosen = fastest_within(records, latencies, best, points)
+    metric = cfg.search.metric
+    print(f"best trial     {best.trial_id}: {metric} {best.final:.4f}, {latencies[best.trial_id]:.3f} ms at batch 1")
+    print(f"fastest within {points:g} pp: {chosen.trial_id}: {metric} {chosen.final:.4f}, "
+          f"{latencies[chosen.trial_id]:.3f} ms at batch 1")  # fmt: skip
+    selection = {
+        "rule": f"fastest within {points:g} pp of the best {metric} at the last epoch",
+        "best_trial": best.trial_id,
+        "best_value": best.final,
+        "batch_1_ms": {"chosen": latencies[chosen.trial_id], "best": latencies[best.trial_id]},
+    }
+    target = str(out) if out is not None else join(experiment, FASTEST_DIR)
+    with scratch_dir("rayjob-export-") as tmp:
+        local = local_copy(chosen.checkpoint, Path(tmp) / "checkpoint")
+        done_dir = Path(tmp) / "out" if is_uri(target) else Path(target)
+        metrics = {metric: chosen.final, "epoch": chosen.epochs}
+        done = export_checkpoint(local, done_dir, Source(chosen.checkpoint, chosen.trial_id, metrics, None, selection))
+        if is_uri(target):
+            upload(done_dir, target)
+    print_export(done, target)
+    return 0
 
 
 def export_one(results: str, out: Path | None) -> int:

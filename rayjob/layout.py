@@ -32,6 +32,7 @@ STUDY_FILE = "optuna_journal.log"
 SCHEDULER_STATE_FILE = "scheduler/state.json"
 REPORT_FILE = "report.md"
 EXPORT_DIR = "export"
+FASTEST_DIR = "export_fastest"  # python -m rayjob.export SWEEP --fastest-within PP
 ONNX_FILE = "model.onnx"
 SIDECAR_FILE = "model.json"
 LATENCY_FILE = "export/latency.json"  # batch-1 onnxruntime latency per architecture (rayjob.outputs.latency)

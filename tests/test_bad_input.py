@@ -98,6 +98,7 @@ def test_resume_without_a_sweep_and_export_without_trials(tiny_config: Callable[
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_user_error(run("rayjob.export", str(empty)), "holds no finished trial or checkpoint to export")
+    assert_user_error(run("rayjob.export", str(empty), "--fastest-within", "1"), "--fastest-within needs a sweep")
 
 
 def test_wandb_online_without_key_fails_before_ray(tmp_path: Path) -> None:

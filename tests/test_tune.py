@@ -151,3 +151,26 @@ def test_warm_start_seeds_a_new_study_with_the_earlier_trials_that_fit(
     assert sorted(t.params["optim.lr"] for t in warm) == [1e-3, 2e-3]
     assert len(finished) == 2 + 2  # the earlier ones and the new sweep's own (its base trial, then 4e-3)
     assert len(read_records(str(Path(second.run.storage_path) / "second"))) == 2  # its table: its own trials
+
+
+def test_fastest_within_exports_the_quickest_trial_near_the_best_and_says_why(
+    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None
+) -> None:
+    from rayjob.export import main as export_main
+
+    cfg = sweep_config(tiny_config, search__scheduler="fifo", run__name="latency")  # two backbones in SPACE
+    assert main(["--config", write_config(cfg, tmp_path)]) == 0
+    experiment = Path(cfg.run.storage_path) / "latency"
+    records = read_records(str(experiment))
+    latency = json.loads((experiment / "export" / "latency.json").read_text())["batch_1_ms"]
+    backbones = {r.params["model.backbone"] for r in records}
+    assert {key.split("@")[0] for key in latency} == backbones  # one measurement per architecture
+    assert "accuracy_latency.png" in (experiment / "report.md").read_text()
+
+    assert export_main([str(experiment), "--fastest-within", "100"]) == 0  # every finished trial qualifies
+    sidecar = json.loads((experiment / "export_fastest" / "model.json").read_text())
+    chosen = next(r for r in records if r.trial_id == sidecar["trial_id"])
+    fastest = min(latency[f"{r.params['model.backbone']}@16px/3"] for r in records if r.status == "COMPLETED")
+    assert latency[f"{chosen.params['model.backbone']}@16px/3"] == fastest
+    assert sidecar["selection"]["rule"] == "fastest within 100 pp of the best val/acc_top1 at the last epoch"
+    assert sidecar["checks"]["top1_agreement"] == 1.0 and (experiment / "export_fastest" / "model.onnx").is_file()

@@ -49,6 +49,15 @@ def trial_latencies(records: list[TrialRecord], cfg: Config, experiment: str, cl
     return {r.trial_id: measured[_key(*architecture(r, cfg), classes)] for r in records}
 
 
+def sweep_latencies(records: list[TrialRecord], cfg: Config, experiment: str) -> dict[str, float]:
+    """``trial_latencies`` with the class count of the sweep's dataset."""
+    from rayjob.data.files import scan_dataset
+    from rayjob.data.sources import resolve_root
+
+    classes = len(scan_dataset(resolve_root(cfg.data)).classes)
+    return trial_latencies(records, cfg, experiment, classes)
+
+
 def measure_architecture(backbone: str, image_size: int, classes: int) -> float:
     """Median onnxruntime latency (ms) at batch 1 of ``backbone`` at ``image_size`` px, random weights."""
     import torch
@@ -79,12 +88,10 @@ def pareto_front(points: dict[str, tuple[float, float]], mode: str) -> set[str]:
 
 
 def fastest_within(
-    records: list[TrialRecord], latencies: dict[str, float], best: TrialRecord, points: float, metric: str
+    records: list[TrialRecord], latencies: dict[str, float], best: TrialRecord, points: float
 ) -> TrialRecord:
     """The fastest trial (ties: the more accurate) that ran every epoch and whose metric at its last epoch
-    is within ``points`` percentage points of the best's."""
-    if "loss" in metric:
-        raise ValueError(f"--fastest-within compares accuracy points; the sweep's metric is {metric}")
+    is within ``points`` percentage points of the best's (an accuracy metric)."""
     floor = (best.final or 0.0) - points / 100
     candidates = [r for r in records if r.status == "COMPLETED" and r.final is not None and r.final >= floor - 1e-12]
     candidates = candidates or [best]

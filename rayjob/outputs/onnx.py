@@ -76,6 +76,7 @@ class Source:
     trial_id: str | None = None
     metrics: dict[str, Any] | None = None
     heldout: dict[str, Any] | None = None  # a sweep's pick and base on the test split (rayjob.outputs.heldout)
+    selection: dict[str, Any] | None = None  # the rule that chose this trial, when it is not the sweep's best
 
 
 def export_checkpoint(checkpoint: Path, out_dir: Path, source: Source) -> Exported:
@@ -153,6 +154,7 @@ def describe(cfg: Config, classes: list[str], kind: str, source: Source) -> dict
         "trial_id": source.trial_id,
         "metrics": source.metrics or {},
         "heldout": source.heldout,
+        "selection": source.selection,  # null: the sweep's (or run's) best
         "source_checkpoint": source.checkpoint,
         "config": cfg.to_dict(),
     }

@@ -166,6 +166,27 @@ def metric_vs_params_png(
     plt.close(fig)
 
 
+def accuracy_latency_png(
+    points: dict[str, tuple[float, float]], front: set[str], full: dict[str, bool], metric: str, path: Path
+) -> None:
+    """Each trial's metric against its model's batch-1 latency; the Pareto front joined and ringed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for trial_id, (value, ms) in points.items():
+        style = {"color": "C0"} if full[trial_id] else {"facecolors": "none", "edgecolors": "C0"}
+        ax.scatter([ms], [value], s=30, **style)
+    edge = sorted((points[t][1], points[t][0]) for t in front)
+    ax.plot([ms for ms, _ in edge], [v for _, v in edge], color="C3", marker="o", mfc="none", ms=11,
+            label="Pareto front")  # fmt: skip
+    ax.set_xlabel("onnxruntime latency at batch 1 (ms, this machine)")
+    ax.set_ylabel(f"{metric} (last epoch)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def importance_png(importances: dict[str, float], path: Path) -> None:
     plt = _plt()
     names = list(importances)[::-1]

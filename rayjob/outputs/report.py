@@ -113,8 +113,30 @@ def _figures(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, s
         caption = "Filled: trials that ran every epoch. Rings: trials stopped early, at the epoch they stopped."
         figures.append((f"{outcome.metric} against each searched parameter", "metric_vs_params.png", caption))
     figures += _importance_figure(outcome, cfg, out)
+    figures += _latency_figure(outcome, cfg, out)
     figures += _best_trial_figures(outcome, out)
     return figures
+
+
+def _latency_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
+    from rayjob.outputs import plots
+    from rayjob.outputs.latency import pareto_front, sweep_latencies
+
+    scored = [r for r in outcome.records if r.final is not None]
+    if not scored:
+        return []
+    latencies = sweep_latencies(scored, cfg, outcome.experiment)
+    points = {r.trial_id: (float(r.final), latencies[r.trial_id]) for r in scored}
+    front = pareto_front(points, outcome.mode)
+    plots.accuracy_latency_png(points, front, {r.trial_id: r.status == "COMPLETED" for r in scored},
+                               outcome.metric, out / "accuracy_latency.png")  # fmt: skip
+    caption = (
+        f"Latency is measured once per architecture and input size (cached in `export/latency.json`); "
+        f"{len({round(ms, 3) for ms in latencies.values()})} distinct. Accuracy is the selection metric (val): "
+        "picking on test would spend the held-out split. `python -m rayjob.export <sweep> --fastest-within PP` "
+        "exports the fastest trial within PP points of the best."
+    )
+    return [(f"{outcome.metric} against latency", "accuracy_latency.png", caption)]
 
 
 def _importance_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
