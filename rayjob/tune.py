@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             "examples:\n  python -m rayjob.tune --config configs/quickstart.yaml\n"
             "  python -m rayjob.tune --config configs/quickstart.yaml --resume\n"
             "  python -m rayjob.tune --config configs/quickstart.yaml --plan\n"
+            "  python -m rayjob.tune --config configs/quickstart.yaml --extend 5\n"
             "  ray job submit --working-dir . -- python -m rayjob.tune --config configs/t4.yaml"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -40,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="continue the interrupted sweep in <run.storage_path>/<run.name> (an error if there is none); "
         "rerunning with the same run.name resumes as well",
+    )
+    parser.add_argument(
+        "--extend",
+        type=int,
+        metavar="N",
+        help="add N trials to the finished (or budget-ended) sweep of this run.name, in the same Optuna study; "
+        "the table, report, best trial and ONNX are redone over all trials",
     )
     parser.add_argument(
         "--plan",
@@ -74,11 +82,18 @@ def main(argv: list[str] | None = None) -> int:
         print_plan(cfg, args.epoch_seconds)
         return 0
     check_config_and_data(cfg)
+    if args.extend is not None:
+        if args.resume:
+            raise ConfigError("--extend and --resume do not go together: --extend N continues an interrupted extension")
+        from rayjob.sweep.extend import plan_extension
+
+        return sweep(cfg, False, args.verbose, plan_extension(cfg, args.extend))
     return sweep(cfg, args.resume, args.verbose)
 
 
-def sweep(cfg: object, resume: bool, verbose: bool) -> int:
-    """Run the sweep, then (when it finished) the post-hook; the last line printed is the best metric."""
+def sweep(cfg: object, resume: bool, verbose: bool, extension: tuple | None = None) -> int:
+    """Run the sweep (or, with ``extension`` = (its config, ``Extension``), the trials ``--extend`` adds), then
+    (when it finished) the post-hook over every trial; the last line printed is the best metric."""
     from rayjob.outputs.finish import finish_sweep
     from rayjob.outputs.heldout import held_out
     from rayjob.sweep.driver import run_sweep
@@ -87,12 +102,17 @@ def sweep(cfg: object, resume: bool, verbose: bool) -> int:
     from rayjob.training.launch import shutdown_ray
 
     started = time.perf_counter()
-    outcome = run_sweep(cfg, resume=resume, verbose=verbose)
+    num_samples = cfg.search.num_samples
+    if extension is None:
+        outcome = run_sweep(cfg, resume=resume, verbose=verbose)
+    else:
+        outcome = run_sweep(extension[0], resume=False, verbose=verbose, extension=extension[1])
+        num_samples = len(extension[1].earlier) + extension[0].search.num_samples
     tables = write_records(outcome)
     shutdown_ray()  # Ray's buffered log lines arrive now, not after the summary
     post_hook = time.perf_counter()  # the sweep's time ends here; the held-out evaluation is the post-hook's
     heldout = held_out(outcome) if outcome.finished else None
-    print_summary(outcome, cfg.search.num_samples, post_hook - started, tables, heldout)
+    print_summary(outcome, num_samples, post_hook - started, tables, heldout)
     if not outcome.finished:
         return 130
     if outcome.best is None:

@@ -180,6 +180,17 @@ def test_sweep_on_three_nodes_with_s3_storage_survives_a_spot_reclaim(
 
     check_deliverables(experiment, records, tmp_path)
 
+    # --extend on the URI: 2 more trials, the first 3 records as they were, the post-hook over all 5.
+    env = {**os.environ, "RAY_ADDRESS": cluster.address, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([*command, "--extend", "2"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    extended = read_records(experiment)
+    assert len({r.trial_id for r in extended}) == 5
+    before = {r.trial_id: r for r in records}
+    assert {r.trial_id: r for r in extended if r.trial_id in before} == before  # unchanged
+    assert "3 earlier trials taken from" in " ".join(done.stdout.split())  # the URI's new study holds them
+    assert exists(f"{experiment}/extend-1/sweep/extended.json") and exists(f"{experiment}/export/model.onnx")
+
 
 def check_deliverables(experiment: str, records: list, tmp_path: Path) -> None:
     """trials table, report and plots, ONNX + sidecar in the bucket; the ONNX model agrees with the checkpoint."""

@@ -53,3 +53,15 @@ def test_a_finite_space_never_gets_the_same_point_twice_until_every_point_has_ru
     assert len(set(seen)) == 64
     duplicates = [t for t in search.study.trials if t.state == TrialState.FAIL]
     assert duplicates and all("duplicate_of" in t.user_attrs for t in duplicates)  # TPE did re-propose
+
+
+def test_a_trial_stopped_while_paused_on_its_rung_is_pruned_not_failed() -> None:
+    """Tune ends a paused trial without a result: it reported epochs, so TPE should learn from them."""
+    search = searcher()
+    search.suggest("paused")
+    search.on_trial_result("paused", {"epoch": 1, METRIC: 0.4})
+    search.suggest("crashed")
+    search.on_trial_complete("paused", None)
+    search.on_trial_complete("crashed", None, error=True)
+    states = [t.state for t in search.study.trials]
+    assert states == [TrialState.PRUNED, TrialState.FAIL]

@@ -174,3 +174,32 @@ def test_fastest_within_exports_the_quickest_trial_near_the_best_and_says_why(
     assert latency[f"{chosen.params['model.backbone']}@16px/3"] == fastest
     assert sidecar["selection"]["rule"] == "fastest within 100 pp of the best val/acc_top1 at the last epoch"
     assert sidecar["checks"]["top1_agreement"] == 1.0 and (experiment / "export_fastest" / "model.onnx").is_file()
+
+
+def test_extend_adds_trials_to_a_finished_sweep_in_the_same_study(
+    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
+) -> None:
+    cfg = sweep_config(tiny_config, search__scheduler="asha", search__grace_period=1, optim__warmup_epochs=0,
+                       run__name="grow")  # fmt: skip
+    config_file = write_config(cfg, tmp_path)
+    assert main(["--config", config_file]) == 0
+    experiment = Path(cfg.run.storage_path) / "grow"
+    first = {r.trial_id: r for r in read_records(str(experiment))}
+    assert len(first) == 3
+
+    capsys.readouterr()
+    assert main(["--config", config_file, "--extend", "2"]) == 0
+    out = capsys.readouterr().out
+    after = read_records(str(experiment))
+    assert len({r.trial_id for r in after}) == 5
+    assert {r.trial_id: r for r in after if r.trial_id in first} == first  # the earlier trials as they were
+    new = [r for r in after if r.trial_id not in first]
+    assert all("/extend-1/trial-" in r.checkpoint for r in new)
+    study = load_study(experiment)
+    assert sum(t.state.name == "COMPLETE" or t.state.name == "PRUNED" for t in study.trials) == 5  # one study
+    assert "trials         5:" in out and (experiment / "export" / "model.onnx").is_file()
+    assert out.strip().splitlines()[-1].startswith("val/acc_top1 ")
+
+    with pytest.raises(ConfigError, match="holds no finished sweep to extend"):
+        other = write_config(cfg.with_values({"run.name": "nothing"}), tmp_path, "other.yaml")
+        main(["--config", other, "--extend", "1"])

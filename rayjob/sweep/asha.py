@@ -92,6 +92,15 @@ class RungScheduler(FIFOScheduler):
         self._loaded = self.state_file is None
         self._pausing = set()
 
+    def record_earlier(self, trial_id: str, curve: list[float | None]) -> None:
+        """Put a finished trial of the sweep being extended on the rungs it reached (its metric there; no
+        tie-break value is kept in the records, so it ranks below an equal new trial)."""
+        state = self._state()
+        state.bracket_of[trial_id] = 0
+        for epoch in self.milestones[0]:
+            if epoch <= len(curve) and curve[epoch - 1] is not None:
+                state.rung(0, epoch)[trial_id] = [score(curve[epoch - 1], self.signal[1]), -math.inf]
+
     # Tune's interface ------------------------------------------------------------------------------
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:

@@ -9,16 +9,18 @@ from rayjob.runs import check_same_config, resolve_paths, write_run_config
 from rayjob.sweep import budget
 from rayjob.sweep.budget import Ended, describe, read_ended, record_ended
 from rayjob.sweep.collect import collect_outcome
-from rayjob.sweep.results import SweepOutcome
+from rayjob.sweep.extend import Extension, mark_extended
+from rayjob.sweep.results import SweepOutcome, read_records
 from rayjob.sweep.space import base_point
-from rayjob.sweep.warm_start import load_warm_start
+from rayjob.sweep.warm_start import fitting_trials, load_warm_start
 
 
-def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
+def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Extension | None = None) -> SweepOutcome:
     """Run (or resume) the sweep of ``cfg`` to its end or an interruption; returns its outcome.
 
-    The caller writes the trials table (``rayjob.sweep.results.write_records``), also for an
-    interrupted sweep.
+    With ``extension`` (``--extend``), ``cfg`` is the extension's and the outcome is the whole sweep's: the
+    earlier trials and the new ones. The caller writes the trials table
+    (``rayjob.sweep.results.write_records``), also for an interrupted sweep.
     """
     from ray import tune
 
@@ -38,12 +40,14 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     ended = read_ended(experiment) if restoring else None
     if ended is not None:
         raise ConfigError(
-            f"{experiment}: {describe(ended)}; it is finished and cannot be resumed: "
-            "start another sweep with a new run.name"
+            f"{experiment}: {describe(ended)}; it is finished and cannot be resumed: add trials with "
+            "--extend N, or start another sweep with a new run.name"
         )
     if restoring:
         check_same_config(cfg, experiment)
     warm = None if restoring else load_warm_start(cfg)  # a new sweep's study only; errors before Ray starts
+    if extension is not None and extension.study_file is None and not restoring:  # a URI: seed a new study
+        warm = fitting_trials(extension.parent, extension.earlier, cfg)
     base = base_point(cfg) if cfg.search.include_base else None
     console = SweepConsole(cfg, base)
     all_callbacks = [*tracking_callbacks(cfg, experiment), console]  # a missing key fails before Ray starts
@@ -64,9 +68,17 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False) -> SweepOutcome:
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base=trial_base(cfg), verbose=verbose), trial_resources(cfg)
     )
-    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose, warm))
+    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose, warm, extension))
     outcome = collect_outcome(grid, cfg, experiment, base)
-    outcome.warm_start = warm.describe() if warm is not None else ""
+    outcome.warm_start = warm.describe() if warm is not None and extension is None else ""
+    if extension is not None:
+        outcome.records = extension.earlier + outcome.records
+        outcome.experiment = extension.parent
+        if outcome.finished:
+            mark_extended(extension, cfg.search.num_samples)
+    elif restoring:  # trials added by --extend live in their own experiments: keep their records
+        known = {r.trial_id for r in outcome.records}
+        outcome.records += [r for r in read_records(experiment) or [] if r.trial_id not in known]
     if budget.over() and not outcome.finished and all(r.status != "UNFINISHED" for r in outcome.records):
         ended = Ended("time_budget", float(cfg.search.time_budget or 0), len(outcome.records))
         record_ended(experiment, ended)

@@ -91,11 +91,13 @@ class StudySearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self.running.pop(trial_id, None)
-        self.reported.pop(trial_id, None)
+        reported = self.reported.pop(trial_id, set())
         if trial is None:
             return
         value = (result or {}).get(self.metric)
-        if error or not _finite(value):
+        if not error and result is None and reported:  # stopped while paused on a rung: Tune passes no result
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif error or not _finite(value):
             self.study.tell(trial, state=TrialState.FAIL)
         elif int((result or {}).get("epoch", self.max_epochs)) < self.max_epochs:
             self.study.tell(trial, state=TrialState.PRUNED)  # stopped early: its value is an early epoch's

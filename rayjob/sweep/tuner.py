@@ -33,17 +33,20 @@ from rayjob.ranking import tiebreak_of
 from rayjob.storage import is_uri, join
 from rayjob.sweep.asha import RungScheduler, SlotLimiter
 from rayjob.sweep.budget import BudgetStopper
+from rayjob.sweep.extend import Extension
+from rayjob.sweep.results import TrialRecord
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
 from rayjob.sweep.warm_start import WarmStart
 
 
-def build_scheduler(cfg: Config) -> TrialScheduler:
+def build_scheduler(cfg: Config, earlier: list[TrialRecord] | None = None) -> TrialScheduler:
+    """``earlier``: trials of the sweep being extended, put on the rungs before any new trial arrives."""
     from ray.tune.schedulers import FIFOScheduler
 
     if cfg.search.scheduler == "fifo":
         return FIFOScheduler()
-    return RungScheduler(
+    scheduler = RungScheduler(
         max_t=cfg.trainer.max_epochs,
         grace_period=grace_period(cfg),
         reduction_factor=cfg.search.reduction_factor,
@@ -55,9 +58,14 @@ def build_scheduler(cfg: Config) -> TrialScheduler:
         state_file=join(run_dir(cfg.run.storage_path, cfg.run.name), SCHEDULER_STATE_FILE),
         time_attr="epoch",  # not training_iteration: an epoch redone after a restart is still that epoch
     )
+    for record in earlier or []:
+        scheduler.record_earlier(record.trial_id, record.curve)
+    return scheduler
 
 
-def build_searcher(cfg: Config, study_file: Path | None, warm: WarmStart | None = None) -> Any:
+def build_searcher(
+    cfg: Config, study_file: Path | None, warm: WarmStart | None = None, study_name: str | None = None
+) -> Any:
     """rayjob's Optuna searcher with a sampler sized for the budget; the study lives in ``study_file`` if given."""
     import warnings
 
@@ -88,7 +96,7 @@ def build_searcher(cfg: Config, study_file: Path | None, warm: WarmStart | None 
         max_epochs=cfg.trainer.max_epochs,
         sampler=sampler,
         points_to_evaluate=first_points(cfg),
-        study_name=cfg.run.name,
+        study_name=study_name or cfg.run.name,
         storage=storage,
         seed=search.seed,
         warm_trials=warm.trials if warm is not None else None,
@@ -96,18 +104,24 @@ def build_searcher(cfg: Config, study_file: Path | None, warm: WarmStart | None 
 
 
 def build_tune_config(
-    cfg: Config, concurrency: int, study_file: Path | None, scheduler: Any = None, warm: WarmStart | None = None
+    cfg: Config,
+    concurrency: int,
+    study_file: Path | None,
+    scheduler: Any = None,
+    warm: WarmStart | None = None,
+    extension: Extension | None = None,
 ) -> Any:
     """``scheduler``: another Tune scheduler instead of the config's (the replay benchmark's peers); ``warm``:
-    earlier trials for the new study (``search.warm_start``)."""
+    earlier trials for the new study (``search.warm_start``); ``extension``: the sweep ``--extend`` adds to."""
     from ray import tune
 
-    scheduler = scheduler or build_scheduler(cfg)
+    scheduler = scheduler or build_scheduler(cfg, extension.earlier if extension else None)
+    study_name = extension.study_name if extension else None
     rungs = scheduler if isinstance(scheduler, RungScheduler) else None
     return tune.TuneConfig(
         metric=cfg.search.metric,
         mode=cfg.search.mode,
-        search_alg=SlotLimiter(build_searcher(cfg, study_file, warm), concurrency, rungs),
+        search_alg=SlotLimiter(build_searcher(cfg, study_file, warm, study_name), concurrency, rungs),
         scheduler=scheduler,
         num_samples=cfg.search.num_samples,
         reuse_actors=cfg.scaling.num_workers == 0,  # in-process trials: no new process per trial
@@ -148,7 +162,13 @@ def trial_base(cfg: Config) -> dict[str, Any]:
 
 
 def make_tuner(
-    cfg: Config, trainable: Any, callbacks: list[Any], concurrency: int, verbose: bool, warm: WarmStart | None = None
+    cfg: Config,
+    trainable: Any,
+    callbacks: list[Any],
+    concurrency: int,
+    verbose: bool,
+    warm: WarmStart | None = None,
+    extension: Extension | None = None,
 ) -> Any:
     """A new Tuner (its study seeded with ``warm``), or the restored one when the experiment folder holds an
     interrupted sweep."""
@@ -159,9 +179,11 @@ def make_tuner(
         print(f"resuming the sweep in {experiment}", flush=True)
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
+    if extension is not None:
+        study_file = extension.study_file
     return tune.Tuner(
         trainable,
-        tune_config=build_tune_config(cfg, concurrency, study_file, warm=warm),
+        tune_config=build_tune_config(cfg, concurrency, study_file, warm=warm, extension=extension),
         run_config=build_run_config(cfg, callbacks, verbose),
     )
 
