@@ -22,7 +22,7 @@ from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import check_space
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rayjob.tune",
         description="Search hyperparameters (search.space in the config) with Optuna TPE and ASHA on Ray.",
@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --plan: one epoch's time on the sweep's hardware, instead of measuring it here",
     )
     parser.add_argument("--verbose", action="store_true", help="Ray Tune's status tables and every trial's output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
     if args.print_config:
         print(cfg.to_yaml(), end="")

@@ -95,6 +95,7 @@ def test_resume_without_a_sweep_and_export_without_trials(tiny_config: Callable[
     file = tmp_path / "c.yaml"
     file.write_text(cfg.to_yaml())
     assert_user_error(run("rayjob.tune", "--config", str(file), "--resume"), "holds no sweep to resume")
+    assert_user_error(run("rayjob.tune", "--config", str(file), "--extend", "2"), "holds no finished sweep to extend")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_user_error(run("rayjob.export", str(empty)), "holds no finished trial or checkpoint to export")

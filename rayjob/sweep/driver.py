@@ -34,17 +34,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Exten
     budget.start(cfg.search.time_budget)  # the clock starts before Ray does: the budget is the user's wall time
     cfg = resolve_paths(cfg)  # trials run in their own working directories
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
-    restoring = tune.Tuner.can_restore(experiment)
-    if resume and not restoring:
-        raise ConfigError(f"--resume: {experiment} holds no sweep to resume; run without --resume to start one")
-    ended = read_ended(experiment) if restoring else None
-    if ended is not None:
-        raise ConfigError(
-            f"{experiment}: {describe(ended)}; it is finished and cannot be resumed: add trials with "
-            "--extend N, or start another sweep with a new run.name"
-        )
-    if restoring:
-        check_same_config(cfg, experiment)
+    restoring = _restorable(cfg, experiment, resume)
     warm = None if restoring else load_warm_start(cfg)  # a new sweep's study only; errors before Ray starts
     if extension is not None and extension.study_file is None and not restoring:  # a URI: seed a new study
         warm = fitting_trials(extension.parent, extension.earlier, cfg)
@@ -71,16 +61,39 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Exten
     grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose, warm, extension))
     outcome = collect_outcome(grid, cfg, experiment, base)
     outcome.warm_start = warm.describe() if warm is not None and extension is None else ""
+    if budget.over() and not outcome.finished and all(r.status != "UNFINISHED" for r in outcome.records):
+        ended = Ended("time_budget", float(cfg.search.time_budget or 0), len(outcome.records))
+        record_ended(experiment, ended)
+        outcome.finished, outcome.ended = True, describe(ended)
+    return _whole_sweep(outcome, cfg, extension, restoring)
+
+
+def _restorable(cfg: Config, experiment: str, resume: bool) -> bool:
+    """Whether ``experiment`` holds a sweep Tune can restore; the errors of one that must not be."""
+    from ray import tune
+
+    restoring = tune.Tuner.can_restore(experiment)
+    if resume and not restoring:
+        raise ConfigError(f"--resume: {experiment} holds no sweep to resume; run without --resume to start one")
+    ended = read_ended(experiment) if restoring else None
+    if ended is not None:
+        raise ConfigError(
+            f"{experiment}: {describe(ended)}; it is finished and cannot be resumed: add trials with "
+            "--extend N, or start another sweep with a new run.name"
+        )
+    if restoring:
+        check_same_config(cfg, experiment)
+    return restoring
+
+
+def _whole_sweep(outcome: SweepOutcome, cfg: Config, extension: Extension | None, restored: bool) -> SweepOutcome:
+    """An extension's outcome joined to the sweep it extends; a restored sweep keeps its extensions' trials."""
     if extension is not None:
         outcome.records = extension.earlier + outcome.records
         outcome.experiment = extension.parent
         if outcome.finished:
             mark_extended(extension, cfg.search.num_samples)
-    elif restoring:  # trials added by --extend live in their own experiments: keep their records
+    elif restored:  # trials added by --extend live in their own experiments: keep their records
         known = {r.trial_id for r in outcome.records}
-        outcome.records += [r for r in read_records(experiment) or [] if r.trial_id not in known]
-    if budget.over() and not outcome.finished and all(r.status != "UNFINISHED" for r in outcome.records):
-        ended = Ended("time_budget", float(cfg.search.time_budget or 0), len(outcome.records))
-        record_ended(experiment, ended)
-        outcome.finished, outcome.ended = True, describe(ended)
+        outcome.records += [r for r in read_records(outcome.experiment) or [] if r.trial_id not in known]
     return outcome
