@@ -9,6 +9,7 @@ from helpers import checkpoint_epochs, load_study, write_config
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
+from rayjob.export import main as export_main
 from rayjob.sweep.results import best_trial, read_records
 from rayjob.sweep.space import check_space
 from rayjob.tune import main
@@ -94,6 +95,18 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
         assert f"]({figure})" in report
     assert "Parameter importance" in report and "needs at least 5 finished trials" in report  # 3 trials: no plot
 
+    # Latency: one measurement per architecture; the fastest trial within PP points is exported on demand.
+    latency = json.loads((experiment / "export" / "latency.json").read_text())["batch_1_ms"]
+    assert {key.split("@")[0] for key in latency} == {r.params["model.backbone"] for r in records}
+    assert "](accuracy_latency.png)" in report
+    assert export_main([str(experiment), "--fastest-within", "100"]) == 0  # every finished trial qualifies
+    fastest = json.loads((experiment / "export_fastest" / "model.json").read_text())
+    chosen = next(r for r in records if r.trial_id == fastest["trial_id"])
+    ms = {r.trial_id: latency[f"{r.params['model.backbone']}@16px/3"] for r in records}
+    assert ms[chosen.trial_id] == min(ms[r.trial_id] for r in records if r.status == "COMPLETED")
+    assert fastest["selection"]["rule"] == "fastest within 100 pp of the best val/acc_top1 at the last epoch"
+    assert fastest["checks"]["top1_agreement"] == 1.0 and (experiment / "export_fastest" / "model.onnx").is_file()
+
     # Tracking: offline wandb runs for `wandb sync`, and the API key is written nowhere.
     assert len(list((experiment / "wandb").glob("offline-run-*"))) == 3
     for file in experiment.rglob("*"):
@@ -126,57 +139,7 @@ def test_concurrency_follows_resources_and_refuses_trials_that_cannot_fit(capsys
     assert "waiting for the autoscaler" in capsys.readouterr().out
 
 
-def test_warm_start_seeds_a_new_study_with_the_earlier_trials_that_fit(
-    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
-) -> None:
-    # A grid: 3 trials of a 3-point space are its 3 points (the searcher never proposes one twice).
-    first = sweep_config(tiny_config, search__space={"optim.lr": {"choice": [5e-4, 1e-3, 2e-3]}},
-                         search__scheduler="fifo", run__name="first")  # fmt: skip
-    assert main(["--config", write_config(first, tmp_path, "first.yaml")]) == 0
-    earlier = Path(first.run.storage_path) / "first"
-    assert sorted(r.params["optim.lr"] for r in read_records(str(earlier))) == [5e-4, 1e-3, 2e-3]
-
-    # Another space: 5e-4 is not in it.
-    second = sweep_config(tiny_config, search__space={"optim.lr": {"choice": [1e-3, 2e-3, 4e-3]}},
-                          search__num_samples=2, search__scheduler="fifo", search__warm_start=str(earlier),
-                          run__name="second")  # fmt: skip
-    capsys.readouterr()
-    assert main(["--config", write_config(second, tmp_path, "second.yaml")]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert f"2 earlier trials taken from {earlier}; 1 did not fit the space, 0 had no value" in out
-
-    study = load_study(Path(second.run.storage_path) / "second")
-    finished = [t for t in study.trials if t.state.name == "COMPLETE"]
-    warm = [t for t in finished if "warm_start" in t.user_attrs]
-    assert sorted(t.params["optim.lr"] for t in warm) == [1e-3, 2e-3]
-    assert len(finished) == 2 + 2  # the earlier ones and the new sweep's own (its base trial, then 4e-3)
-    assert len(read_records(str(Path(second.run.storage_path) / "second"))) == 2  # its table: its own trials
-
-
-def test_fastest_within_exports_the_quickest_trial_near_the_best_and_says_why(
-    tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None
-) -> None:
-    from rayjob.export import main as export_main
-
-    cfg = sweep_config(tiny_config, search__scheduler="fifo", run__name="latency")  # two backbones in SPACE
-    assert main(["--config", write_config(cfg, tmp_path)]) == 0
-    experiment = Path(cfg.run.storage_path) / "latency"
-    records = read_records(str(experiment))
-    latency = json.loads((experiment / "export" / "latency.json").read_text())["batch_1_ms"]
-    backbones = {r.params["model.backbone"] for r in records}
-    assert {key.split("@")[0] for key in latency} == backbones  # one measurement per architecture
-    assert "accuracy_latency.png" in (experiment / "report.md").read_text()
-
-    assert export_main([str(experiment), "--fastest-within", "100"]) == 0  # every finished trial qualifies
-    sidecar = json.loads((experiment / "export_fastest" / "model.json").read_text())
-    chosen = next(r for r in records if r.trial_id == sidecar["trial_id"])
-    fastest = min(latency[f"{r.params['model.backbone']}@16px/3"] for r in records if r.status == "COMPLETED")
-    assert latency[f"{chosen.params['model.backbone']}@16px/3"] == fastest
-    assert sidecar["selection"]["rule"] == "fastest within 100 pp of the best val/acc_top1 at the last epoch"
-    assert sidecar["checks"]["top1_agreement"] == 1.0 and (experiment / "export_fastest" / "model.onnx").is_file()
-
-
-def test_extend_adds_trials_to_a_finished_sweep_in_the_same_study(
+def test_extend_adds_trials_in_the_same_study_and_a_warm_start_takes_them_all(
     tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
 ) -> None:
     cfg = sweep_config(tiny_config, search__scheduler="asha", search__grace_period=1, optim__warmup_epochs=0,
@@ -199,6 +162,15 @@ def test_extend_adds_trials_to_a_finished_sweep_in_the_same_study(
     assert sum(t.state.name == "COMPLETE" or t.state.name == "PRUNED" for t in study.trials) == 5  # one study
     assert "trials         5:" in out and (experiment / "export" / "model.onnx").is_file()
     assert out.strip().splitlines()[-1].startswith("val/acc_top1 ")
+
+    # A new sweep warm-started from the extended one: its study holds those 5 trials and its own.
+    again = cfg.with_values({"run.name": "again", "search.num_samples": 1, "search.warm_start": str(experiment)})
+    capsys.readouterr()
+    assert main(["--config", write_config(again, tmp_path, "again.yaml")]) == 0
+    assert f"5 earlier trials taken from {experiment}; 0 did not fit" in " ".join(capsys.readouterr().out.split())
+    seeded = load_study(Path(cfg.run.storage_path) / "again")
+    assert sum("warm_start" in t.user_attrs for t in seeded.trials) == 5
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in seeded.trials) == 5 + 1
 
     with pytest.raises(ConfigError, match="holds no finished sweep to extend"):
         other = write_config(cfg.with_values({"run.name": "nothing"}), tmp_path, "other.yaml")
