@@ -45,6 +45,17 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def run_to_end(config_file: Path, temp_dir: str, *extra: str) -> str:
+    """A driver run to its end, which must succeed; its output."""
+    driver = start_driver(config_file, temp_dir, *extra)
+    try:
+        output = driver.communicate(timeout=300)[0]
+    finally:
+        stop(driver)
+    assert driver.returncode == 0, output[-3000:]
+    return output
+
+
 def wait_for_line(process: subprocess.Popen, needle: str, timeout: float, ignore: tuple[str, ...] = ()) -> list[str]:
     """Read output until a line holds ``needle`` and none of ``ignore``."""
     lines: list[str] = []
@@ -196,12 +207,7 @@ def test_a_trial_paused_on_its_rung_when_the_sweep_is_killed_is_ranked_on_resume
         waiting = json.loads((experiment / "scheduler" / "state.json").read_text())["waiting"]
         assert paused in waiting and [r["epoch"] for r in reports(experiment)[paused]] == [1]
 
-        resumed = start_driver(config_file, temp_dir, "--resume")
-        try:
-            output = resumed.communicate(timeout=300)[0]
-        finally:
-            stop(resumed)
-        assert resumed.returncode == 0, output[-3000:]
+        run_to_end(config_file, temp_dir, "--resume")
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
@@ -261,11 +267,7 @@ def test_a_sweep_trial_resumed_from_its_checkpoint_has_the_uninterrupted_curve(
     results = Path(cfg.run.storage_path)
     temp_dir = tempfile.mkdtemp(prefix="rj")
     try:
-        whole = start_driver(files["whole"], temp_dir)
-        try:
-            assert whole.wait(timeout=300) == 0, whole.stdout.read()[-3000:]
-        finally:
-            stop(whole)
+        run_to_end(files["whole"], temp_dir)
         cut = start_driver(files["cut"], temp_dir, save_every_s="1")
         try:
             wait_until_saved_checkpoint(results / "cut", "checkpoint_000001", timeout=240)  # epoch 2's
@@ -274,12 +276,7 @@ def test_a_sweep_trial_resumed_from_its_checkpoint_has_the_uninterrupted_curve(
         finally:
             stop(cut)
         assert max(finished_epochs(results / "cut")["trial-" + next(iter(reports(results / "cut")))]) < 8
-        resumed = start_driver(files["cut"], temp_dir, "--resume")
-        try:
-            output = resumed.communicate(timeout=300)[0]
-        finally:
-            stop(resumed)
-        assert resumed.returncode == 0, output[-3000:]
+        run_to_end(files["cut"], temp_dir, "--resume")
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert len(val_curve(results / "whole")) == 8
