@@ -15,6 +15,7 @@ An extension interrupted before its end is continued by the same ``--extend N`` 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def plan_extension(cfg: Config, trials: int) -> tuple[Config, Extension]:
 
 
 def mark_extended(extension: Extension, trials: int) -> None:
-    write_text(join(extension.folder, EXTENDED_MARK), f'{{"trials": {trials}}}')
+    write_text(join(extension.folder, EXTENDED_MARK), json.dumps({"trials": trials}))
 
 
 def _next_extension(parent: str) -> int:

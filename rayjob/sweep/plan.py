@@ -14,7 +14,6 @@ with ``search.price_per_hour`` the worst-case cost = resource-hours x price. (De
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 from rayjob.config import Config
 from rayjob.sweep.console import wrapped
-from rayjob.sweep.resources import trial_needs
+from rayjob.sweep.resources import trial_needs, trials_that_fit
 
 
 @dataclass
@@ -169,8 +168,8 @@ def plan_concurrency(cfg: Config) -> tuple[int, str]:
     import torch
 
     have = {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
-    needs = {k: v for k, v in trial_needs(cfg).items() if k in have and v > 0}
-    fits = min((math.floor(have[k] / v + 1e-9) for k, v in needs.items()), default=1)
+    needs = {k: v for k, v in trial_needs(cfg).items() if k in have and v > 0}  # custom resources: a cluster's
+    fits = trials_that_fit(needs, have)
     mine = ", ".join(f"{have[k]:g} {k}" for k in needs)
     return max(1, fits), f"what this machine fits ({mine}; set search.max_concurrent_trials for a cluster)"
 

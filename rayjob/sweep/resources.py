@@ -32,6 +32,11 @@ def trial_needs(cfg: Config) -> dict[str, float]:
     return needs
 
 
+def trials_that_fit(needs: dict[str, float], have: dict[str, float]) -> int:
+    """How many trials needing ``needs`` fit in ``have`` at once (0: not one)."""
+    return min((math.floor(have.get(k, 0) / v + 1e-9) for k, v in needs.items() if v > 0), default=1)
+
+
 def trial_concurrency(cfg: Config, cluster: dict[str, float], remote: bool) -> int:
     """How many trials fit at once: the cluster's resources over one trial's needs.
 
@@ -39,7 +44,7 @@ def trial_concurrency(cfg: Config, cluster: dict[str, float], remote: bool) -> i
     warning, because an autoscaler may still add the nodes.
     """
     needs = trial_needs(cfg)
-    fits = min(math.floor(cluster.get(k, 0) / v + 1e-9) for k, v in needs.items() if v > 0)
+    fits = trials_that_fit(needs, cluster)
     if fits < 1:
         have = ", ".join(f"{cluster.get(k, 0):g} {k}" for k in needs)
         want = ", ".join(f"{v:g} {k}" for k, v in needs.items())

@@ -148,9 +148,28 @@ def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
         ),
         failure_config=tune.FailureConfig(max_failures=cfg.search.trial_max_failures),
         stop=BudgetStopper(),  # a no-op without search.time_budget; restored sweeps keep it
-        callbacks=callbacks,
+        callbacks=[*callbacks, *tune_loggers()],
         verbose=1 if verbose else 0,
     )
+
+
+def tune_loggers() -> list[Any]:
+    """Tune's CSV and JSON loggers (``progress.csv`` and ``result.json`` per trial: Tune's results and
+    rayjob's tables read them), without its TensorBoard logger, which a new Tuner would add by itself: its
+    tensorboardX import loads torch in the driver, 1.3 s before the first trial starts, and it writes event
+    files nothing reads (W&B is rayjob's tracker)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
+
+
+def _default_loggers(add: bool) -> None:
+    """Whether Tune adds its default loggers: not for a new Tuner (``tune_loggers`` are in its RunConfig);
+    yes for a restored one, which may come from a rayjob that passed none. Read by Tune in ``fit``."""
+    if add:
+        os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
+    else:
+        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
 
 def trial_base(cfg: Config) -> dict[str, Any]:
@@ -177,10 +196,12 @@ def make_tuner(
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
     if tune.Tuner.can_restore(experiment):
         print(f"resuming the sweep in {experiment}", flush=True)
+        _default_loggers(add=True)
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
     if extension is not None:
         study_file = extension.study_file
+    _default_loggers(add=False)
     return tune.Tuner(
         trainable,
         tune_config=build_tune_config(cfg, concurrency, study_file, warm=warm, extension=extension),
