@@ -3,7 +3,8 @@
     python benchmarks/plain_epoch.py [--backbones resnet18 mobilenet_v3_small] [--epochs 2] [--threads 2]
 
 The denominator of the sweep-overhead figure (benchmarks/sweep_overhead.py): the same model, data
-pipeline and batch size as the quickstart config, trained by the simplest loop there is.
+pipeline and batch size as the quickstart config, trained by the simplest loop there is
+(``rayjob.training.plain``, which ``--plan`` times too).
 """
 
 from __future__ import annotations
@@ -13,38 +14,22 @@ import time
 
 import torch
 from timing import ROOT
-from torch import nn
 
 from rayjob.config import load_config
-from rayjob.data.datamodule import ImageDataModule
-from rayjob.data.sources import resolve_root
-from rayjob.model.backbones import build_backbone
+from rayjob.training.plain import PlainLoop
 
 
 def plain_epochs(backbone: str, epochs: int, overrides: list[str] | None = None) -> tuple[float, float]:
     """Train ``epochs`` epochs; return (seconds per epoch, final val top-1)."""
     cfg = load_config(str(ROOT / "configs" / "quickstart.yaml"), [f"model.backbone={backbone}", *(overrides or [])])
     torch.manual_seed(cfg.trainer.seed)
-    data = ImageDataModule(cfg.data, resolve_root(cfg.data))
-    model = build_backbone(backbone, data.num_classes)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
-    times = []
+    loop = PlainLoop(cfg)
+    times, accuracy = [], 0.0
     for _ in range(epochs):
         start = time.perf_counter()
-        model.train()
-        for images, labels in data.train_dataloader():
-            optimizer.zero_grad()
-            loss_fn(model(images), labels).backward()
-            optimizer.step()
-        model.eval()
-        correct = total = 0
-        with torch.no_grad():
-            for images, labels in data.val_dataloader():
-                correct += (model(images).argmax(1) == labels).sum().item()
-                total += len(labels)
+        accuracy = loop.epoch()
         times.append(time.perf_counter() - start)
-    return sum(times) / len(times), correct / total
+    return sum(times) / len(times), accuracy
 
 
 def main() -> None:

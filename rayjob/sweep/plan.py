@@ -106,36 +106,22 @@ class EpochTime:
 
 def measure_epoch(cfg: Config, batches: int = 4) -> EpochTime:
     """One epoch's seconds from ``batches`` timed training steps and a few validation batches (after one
-    untimed step), scaled to the epoch's batch counts."""
+    untimed step) of the plain loop, scaled to the epoch's batch counts."""
     import torch
-    from torch import nn
 
-    from rayjob.data.datamodule import ImageDataModule
-    from rayjob.data.sources import resolve_root
-    from rayjob.model.backbones import build_backbone
+    from rayjob.training.plain import PlainLoop, loop_device
 
     threads = max(1, int(cfg.scaling.cpus_per_worker))
     torch.set_num_threads(threads)
-    device = "cuda" if cfg.trainer.accelerator in ("gpu", "auto") and torch.cuda.is_available() else "cpu"
-    data = ImageDataModule(cfg.data, resolve_root(cfg.data))
-    model = build_backbone(cfg.model.backbone, data.num_classes, cfg.model.weights).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr)
-    loss_fn = nn.CrossEntropyLoss()
-    train, val = data.train_dataloader(), data.val_dataloader()
-    val = val[0] if isinstance(val, list) else val
-
-    def step(images: Any, labels: Any) -> None:
-        optimizer.zero_grad()
-        loss_fn(model(images.to(device)), labels.to(device)).backward()
-        optimizer.step()
+    loop = PlainLoop(cfg, loop_device(cfg))
+    train, val = loop.train_loader, loop.val_loader
 
     def timed(loader: Any, n: int, fn: Any) -> tuple[float, int]:
         """Seconds per batch over up to ``n`` batches after the first, and how many were timed."""
         iterator = iter(loader)
         first = time.perf_counter()
         fn(*next(iterator))  # warm-up: first batch, worker start, allocator
-        if device == "cuda":
-            torch.cuda.synchronize()
+        loop.synchronize()
         start, count = time.perf_counter(), 0
         warm_up = start - first
         for images, labels in iterator:
@@ -143,20 +129,18 @@ def measure_epoch(cfg: Config, batches: int = 4) -> EpochTime:
             count += 1
             if count == n:
                 break
-        if device == "cuda":
-            torch.cuda.synchronize()
+        loop.synchronize()
         if count == 0:  # a one-batch split: its only batch is the measure
             return warm_up, 1
         return (time.perf_counter() - start) / count, count
 
-    model.train()
-    per_train, steps = timed(train, batches, step)
-    model.eval()
-    with torch.no_grad():
-        per_val, _ = timed(val, max(1, batches // 2), lambda images, labels: model(images.to(device)))
+    loop.model.train()
+    per_train, steps = timed(train, batches, loop.train_step)
+    loop.model.eval()
+    per_val, _ = timed(val, max(1, batches // 2), loop.val_step)
     seconds = per_train * len(train) + per_val * len(val)
     how = (f"measured: {steps} training steps of {len(train)} and validation batches of {len(val)}, "
-           f"{cfg.model.backbone} at {cfg.data.image_size} px, batch {cfg.data.batch_size}, {device}, "
+           f"{cfg.model.backbone} at {cfg.data.image_size} px, batch {cfg.data.batch_size}, {loop.device}, "
            f"{threads} thread(s)")  # fmt: skip
     return EpochTime(seconds, how)
 
