@@ -102,7 +102,7 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None) 
     from ray import tune
 
     from rayjob.sweep.space import base_point
-    from rayjob.sweep.tuner import build_tune_config, silence_tune_output
+    from rayjob.sweep.tuner import build_tune_config, silence_tune_output, tune_loggers
 
     silence_tune_output()
     np.random.seed(seed)  # Ray's stock ASHA draws each trial's bracket from numpy's global generator
@@ -116,7 +116,7 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None) 
         tuner = tune.Tuner(
             tune.with_parameters(replay_trial, curves=curves, seed=seed, keys=keys),
             tune_config=tune_config,
-            run_config=tune.RunConfig(name="replay", storage_path=tmp, verbose=0),
+            run_config=tune.RunConfig(name="replay", storage_path=tmp, verbose=0, callbacks=tune_loggers()),
         )
         results = [r for r in tuner.fit() if r.metrics_dataframe is not None]
     trials = []

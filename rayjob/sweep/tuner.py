@@ -210,7 +210,10 @@ def make_tuner(
 
 
 def fit(tuner: Any) -> Any:
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    finally:
+        _default_loggers(add=True)  # the setting make_tuner chose is for this fit only, not the process
     del tuner  # its callbacks' finalizers need a live Ray (WandbLoggerCallback fails at interpreter exit)
     gc.collect()
     return grid
