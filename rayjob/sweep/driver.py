@@ -58,7 +58,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Exten
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base=trial_base(cfg), verbose=verbose), trial_resources(cfg)
     )
-    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose, warm, extension))
+    grid = fit(make_tuner(cfg, trainable, all_callbacks, concurrency, verbose, warm, extension), restoring)
     outcome = collect_outcome(grid, cfg, experiment, base)
     outcome.warm_start = warm.describe() if warm is not None and extension is None else ""
     if budget.over() and not outcome.finished and all(r.status != "UNFINISHED" for r in outcome.records):

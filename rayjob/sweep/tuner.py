@@ -19,9 +19,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,20 +158,30 @@ def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
 def tune_loggers() -> list[Any]:
     """Tune's CSV and JSON loggers (``progress.csv`` and ``result.json`` per trial: Tune's results and
     rayjob's tables read them), without its TensorBoard logger, which a new Tuner would add by itself: its
-    tensorboardX import loads torch in the driver, 1.3 s before the first trial starts, and it writes event
+    tensorboardX import loads torch in the driver, 1.25 s before the first trial starts, and it writes event
     files nothing reads (W&B is rayjob's tracker)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
-def _default_loggers(add: bool) -> None:
-    """Whether Tune adds its default loggers: not for a new Tuner (``tune_loggers`` are in its RunConfig);
-    yes for a restored one, which may come from a rayjob that passed none. Read by Tune in ``fit``."""
-    if add:
-        os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
+@contextlib.contextmanager
+def _tune_default_loggers(on: bool) -> Iterator[None]:
+    """Whether Tune adds its default loggers (read by Tune in ``fit``), for this fit only: not for a new
+    Tuner (``tune_loggers`` are in its RunConfig); yes for a restored one, which may come from a rayjob that
+    passed none. The variable's earlier value, a user's own included, is put back afterwards."""
+    key, before = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")
+    if on:
+        os.environ.pop(key, None)
     else:
-        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+        os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 def trial_base(cfg: Config) -> dict[str, Any]:
@@ -196,12 +208,10 @@ def make_tuner(
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
     if tune.Tuner.can_restore(experiment):
         print(f"resuming the sweep in {experiment}", flush=True)
-        _default_loggers(add=True)
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
     if extension is not None:
         study_file = extension.study_file
-    _default_loggers(add=False)
     return tune.Tuner(
         trainable,
         tune_config=build_tune_config(cfg, concurrency, study_file, warm=warm, extension=extension),
@@ -209,11 +219,10 @@ def make_tuner(
     )
 
 
-def fit(tuner: Any) -> Any:
-    try:
+def fit(tuner: Any, restored: bool) -> Any:
+    """Run the sweep; ``restored``: ``tuner`` came from ``Tuner.restore``."""
+    with _tune_default_loggers(on=restored):
         grid = tuner.fit()
-    finally:
-        _default_loggers(add=True)  # the setting make_tuner chose is for this fit only, not the process
     del tuner  # its callbacks' finalizers need a live Ray (WandbLoggerCallback fails at interpreter exit)
     gc.collect()
     return grid
