@@ -5,7 +5,8 @@
 1. Times a plain PyTorch epoch (benchmarks/plain_epoch.py) of the base config, alone and two at once, with as
    many threads as one trial gets (scaling.cpus_per_worker).
 2. Runs `python -m rayjob.tune --config configs/quickstart.yaml` in a fresh process (imports and Ray
-   start included) into a temporary folder.
+   start included) into a temporary folder. Its wall time runs from launch to the post-hook's start (dated by
+   the post-hook line's arrival less the time it reports); Ray stops during the post-hook's held-out evaluation.
 3. Times a plain epoch of each backbone and data setting (augmentation) the sweep's trials had: they cost
    different CPU per image. ideal = sum over trials of (epochs trained x plain s/epoch of its setting) /
    concurrent trials; overhead = sweep wall time / ideal. Then where the rest went, from Tune's results.
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 from plain_epoch import plain_epochs  # benchmarks/ is on sys.path when a script here runs
-from timing import ROOT, timed_run
+from timing import ROOT, timed_lines
 
 from rayjob.config import load_config
 
@@ -50,10 +51,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}", *overrides]
         launched = time.time()
-        finished = timed_run(command)
+        finished = timed_lines(command)
         if finished is None:
             return 1
-        done, wall = finished
+        done, wall, arrivals = finished
         experiment = Path(tmp) / cfg.run.name
         with open(experiment / "trials.csv") as f:
             rows = list(csv.DictReader(f))
@@ -63,8 +64,12 @@ def main() -> int:
             ]
             for row in rows
         }
-    post_hook = float(re.findall(r"post-hook\s+([\d.]+) s", done.stdout)[-1])
-    sweep_wall = wall - post_hook
+    # The sweep ends where the post-hook starts: the post-hook line's arrival less the time it reports. What
+    # follows the last line (the interpreter's exit) is neither's and is shown apart.
+    post_hook_at, post_hook_line = [(t, line) for t, line in arrivals if line.startswith("post-hook")][-1]
+    post_hook = float(re.findall(r"post-hook\s+([\d.]+) s", post_hook_line)[0])
+    sweep_wall = post_hook_at - post_hook
+    exit_s = wall - arrivals[-1][0]
     # the summary's "epochs ... ; N s": from after imports and config to the end of the sweep (Ray included)
     sweep_call = float(re.findall(r"^epochs .*; (\d+) s$", done.stdout, flags=re.MULTILINE)[-1])
 
@@ -93,11 +98,18 @@ def main() -> int:
     print(f"sweep wall time (process start to sweep end)   {sweep_wall:7.1f} s")
     print(f"ideal (plain epochs / concurrency)             {ideal:7.1f} s")
     print(f"overhead ratio                                 {sweep_wall / ideal:7.2f} x  (target <= 1.3)")
-    print(f"then the post-hook (held-out evaluation, plots, ONNX export + checks, report) {post_hook:.1f} s; "
-          f"whole command {wall:.1f} s")
+    # Two trials on 2 cores slow each other down whatever runs them (caches, memory bandwidth): the part of the
+    # ratio that is this machine's, not Ray's or rayjob's. Assumes every setting slows by the base config's factor.
+    if concurrency > 1:
+        shared = ideal * contended / base_plain
+        factor = contended / base_plain
+        print(f"  of it, {concurrency} plain processes at once cost each other {factor:.2f}x; over that "
+              f"ideal ({shared:.1f} s): {sweep_wall / shared:.2f} x")
+    print(f"then the post-hook (held-out evaluation while Ray stops, plots, ONNX export + checks, report) "
+          f"{post_hook:.1f} s, the exit after the last line {exit_s:.1f} s; whole command {wall:.1f} s")
     print("where the sweep's wall time went:")
     print(f"  process start: imports, config                 {sweep_wall - sweep_call:6.1f} s")
-    print(f"  the sweep: data check, Ray start, trials, stop {sweep_call:6.1f} s")
+    print(f"  the sweep: data check, Ray start, trials        {sweep_call:6.1f} s")
     print(f"  first epoch of a trial (incl. trial setup)     median {statistics.median(first_iters):5.2f} s")
     if later_iters:
         print(f"  later epochs (train + val + checkpoint)        median {statistics.median(later_iters):5.2f} s")

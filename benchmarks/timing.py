@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,3 +19,22 @@ def timed_run(command: list[str]) -> tuple[subprocess.CompletedProcess, float] |
         print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
         return None
     return done, wall
+
+
+def timed_lines(command: list[str]) -> tuple[subprocess.CompletedProcess, float, list[tuple[float, str]]] | None:
+    """``timed_run`` that also keeps when each stdout line arrived (seconds after launch), so a benchmark can
+    tell apart the phases of one command: a line printed at a phase's end dates it."""
+    arrivals: list[tuple[float, str]] = []
+    with tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT) as process:
+            for line in process.stdout:
+                arrivals.append((time.perf_counter() - started, line))
+        wall = time.perf_counter() - started
+        stderr.seek(0)
+        errors = stderr.read()
+    stdout = "".join(line for _, line in arrivals)
+    if process.returncode != 0:
+        print(stdout[-4000:], errors[-4000:], sep="\n")
+        return None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, errors), wall, arrivals

@@ -103,7 +103,7 @@ def sweep(cfg: object, resume: bool, verbose: bool, extension: tuple | None = No
     from rayjob.sweep.driver import run_sweep
     from rayjob.sweep.results import write_records
     from rayjob.sweep.summary import print_summary
-    from rayjob.training.launch import shutdown_ray
+    from rayjob.training.launch import shutdown_ray_in_background
 
     started = time.perf_counter()
     num_samples = cfg.search.num_samples
@@ -113,9 +113,10 @@ def sweep(cfg: object, resume: bool, verbose: bool, extension: tuple | None = No
         outcome = run_sweep(extension[0], resume=False, verbose=verbose, extension=extension[1])
         num_samples = len(extension[1].earlier) + extension[0].search.num_samples
     tables = write_records(outcome)
-    shutdown_ray()  # Ray's buffered log lines arrive now, not after the summary
     post_hook = time.perf_counter()  # the sweep's time ends here; the held-out evaluation is the post-hook's
+    stopping = shutdown_ray_in_background()  # needs no Ray: the held-out evaluation runs while Ray stops
     heldout = held_out(outcome) if outcome.finished else None
+    stopping.join()  # Ray's buffered log lines arrive before the summary, not after it
     print_summary(outcome, num_samples, post_hook - started, tables, heldout)
     if not outcome.finished:
         return 130
