@@ -12,17 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def timed_run(command: list[str]) -> tuple[subprocess.CompletedProcess, float] | None:
     """(finished process, wall seconds), or None after printing the output tail of a failed run."""
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
-        return None
-    return done, wall
+    finished = timed_lines(command)
+    return None if finished is None else finished[:2]
 
 
 def timed_lines(command: list[str]) -> tuple[subprocess.CompletedProcess, float, list[tuple[float, str]]] | None:
-    """``timed_run`` that also keeps when each stdout line arrived (seconds after launch), so a benchmark can
+    """``timed_run`` that also gives when each stdout line arrived (seconds after launch), so a benchmark can
     tell apart the phases of one command: a line printed at a phase's end dates it."""
     arrivals: list[tuple[float, str]] = []
     with tempfile.TemporaryFile("w+") as stderr:
