@@ -70,7 +70,7 @@ def main() -> int:
     post_hook = float(re.findall(r"post-hook\s+([\d.]+) s", post_hook_line)[0])
     sweep_wall = post_hook_at - post_hook
     exit_s = wall - arrivals[-1][0]
-    # the summary's "epochs ... ; N s": from after imports and config to the end of the sweep (Ray included)
+    # the summary's "epochs ... ; N s": after imports and config to the sweep's end (Ray's start in, its stop not)
     sweep_call = float(re.findall(r"^epochs .*; (\d+) s$", done.stdout, flags=re.MULTILINE)[-1])
 
     concurrency = min(len(rows), int(1 / max(1e-9, cfg.scaling.cpus_per_worker) * _cpus()))
@@ -101,8 +101,8 @@ def main() -> int:
     # Two trials on 2 cores slow each other down whatever runs them (caches, memory bandwidth): the part of the
     # ratio that is this machine's, not Ray's or rayjob's. Assumes every setting slows by the base config's factor.
     if concurrency > 1:
-        shared = ideal * contended / base_plain
         factor = contended / base_plain
+        shared = ideal * factor
         print(f"  of it, {concurrency} plain processes at once cost each other {factor:.2f}x; over that "
               f"ideal ({shared:.1f} s): {sweep_wall / shared:.2f} x")
     print(f"then the post-hook (held-out evaluation while Ray stops, plots, ONNX export + checks, report) "
