@@ -146,3 +146,21 @@ def test_predict_into_a_closed_pipe_stops_quietly(trained: Path, tmp_path: Path)
     reader.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert reader.returncode == 141
+
+
+def test_held_out_evaluation_and_export_need_no_lightning(trained: Path, tmp_path: Path) -> None:
+    """The sweep's post-hook runs in the driver: a forward pass and an ONNX export must not import Lightning
+    (and the torchmetrics chain it brings: seconds of every sweep's post-hook)."""
+    checkpoint, metrics = best_of(trained)
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from rayjob.outputs.heldout import checkpoint_accuracy\n"
+        "from rayjob.outputs.onnx import Source, export_checkpoint\n"
+        f"split, accuracy = checkpoint_accuracy({str(checkpoint)!r}, 't', Path({str(tmp_path / 'eval')!r}))\n"
+        f"export_checkpoint(Path({str(checkpoint)!r}), Path({str(tmp_path / 'out')!r}), Source('c'))\n"
+        "print(split, accuracy.images, 'lightning' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["test", "9", "False"]
+    assert (tmp_path / "out" / "model.onnx").is_file()

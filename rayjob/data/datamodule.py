@@ -1,40 +1,22 @@
-"""Tensors for training: the Dataset and the LightningDataModule.
+"""Tensors for training: the LightningDataModule (samplers, loaders, the decoded-image cache).
 
-Files are found and checked by ``rayjob.data.files``; transforms live in ``rayjob.data.transforms``.
+Files are found and checked by ``rayjob.data.files``; transforms live in ``rayjob.data.transforms``; the
+Dataset and evaluation batches in ``rayjob.data.dataset``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lightning as L
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from rayjob.config import DataConfig
-from rayjob.data.decoded import CachedSource, CacheInfo, FileSource, open_cache, stored_size
+from rayjob.data.dataset import ImageDataset, PixelSource
+from rayjob.data.decoded import CacheInfo, FileSource, open_cache, stored_size
 from rayjob.data.files import Split, inverse_frequency, scan_dataset
 from rayjob.data.transforms import eval_transform, train_transform
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-PixelSource = FileSource | CachedSource
-
-
-class ImageDataset(Dataset):
-    """(image tensor, class index) pairs of one split; pixels from ``source`` (decoded files or the cache)."""
-
-    def __init__(self, split: Split, transform: Callable[[np.ndarray], torch.Tensor], source: PixelSource) -> None:
-        self.split = split
-        self.transform = transform
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.split.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.transform(self.source[index]), self.split.samples[index][1]
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -112,14 +94,3 @@ def interleaved(split: Split) -> Split:
     which is the batch the sample grid shows)."""
     order = np.random.default_rng(0).permutation(len(split.samples))
     return Split(split.name, [split.samples[i] for i in order])
-
-
-def eval_batches(cfg: DataConfig, split: Split, batch_size: int, limit: int | None = None) -> Iterator[Batch]:
-    """Batches of one split through the evaluation transform, in order; ``limit`` picks evenly spaced
-    images (so a small check set still covers every class of a class-sorted split)."""
-    if limit is not None and limit < len(split.samples):
-        step = len(split.samples) / limit
-        split = Split(split.name, [split.samples[int(i * step)] for i in range(limit)])
-    source = FileSource(split, stored_size(cfg.image_size))
-    loader = DataLoader(ImageDataset(split, eval_transform(cfg), source), batch_size=batch_size, shuffle=False)
-    return iter(loader)

@@ -104,7 +104,7 @@ def checkpoint_accuracy(checkpoint: str, trial_id: str, scratch: Path) -> tuple[
     """(split, top-1) of a checkpoint's EMA weights on the test split (val when there is none), in PyTorch."""
     import torch
 
-    from rayjob.data.datamodule import eval_batches
+    from rayjob.data.dataset import eval_batches
     from rayjob.data.files import scan_dataset
     from rayjob.data.sources import resolve_root
     from rayjob.outputs.onnx import load_ema_model

@@ -43,6 +43,7 @@ class Exported:
     eval_split: str
     eval_top1: float
     latency: dict[str, Any]
+    classes: int
 
 
 def load_ema_model(checkpoint: Path) -> tuple[Any, Config, list[str], str]:
@@ -84,7 +85,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, source: Source) -> Export
 
     ``model.onnx`` and ``model.json`` appear under their names only when every check passed.
     """
-    from rayjob.data.datamodule import eval_batches
+    from rayjob.data.dataset import eval_batches
     from rayjob.data.files import scan_dataset
     from rayjob.data.sources import resolve_root
 
@@ -110,7 +111,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, source: Source) -> Export
     finally:
         for leftover in (partial, partial_sidecar):
             leftover.unlink(missing_ok=True)
-    return Exported(onnx_path, sidecar_path, max_diff, agreement, split_name, eval_top1, latency)
+    return Exported(onnx_path, sidecar_path, max_diff, agreement, split_name, eval_top1, latency, len(classes))
 
 
 def measure_latency(session: Any, images: Any, repeats: int = 7) -> dict[str, Any]:
@@ -226,7 +227,7 @@ def compare(session: Any, model: Any, images: Any) -> tuple[float, float]:
 
 
 def onnx_accuracy(session: Any, cfg: Config, split: Any) -> float:
-    from rayjob.data.datamodule import eval_batches
+    from rayjob.data.dataset import eval_batches
 
     correct = total = 0
     for images, labels in eval_batches(cfg.data, split, 64):
