@@ -14,6 +14,7 @@ from rayjob.config import Config
 from rayjob.errors import RayjobError
 from rayjob.layout import EXPORT_DIR, trial_dir_name
 from rayjob.outputs.heldout import Heldout
+from rayjob.outputs.latency import remember_latency
 from rayjob.outputs.onnx import Exported, Source, export_checkpoint, print_export
 from rayjob.outputs.report import write_report
 from rayjob.outputs.run_plots import fetch_plot_data, render_run_plots
@@ -33,6 +34,8 @@ def finish_sweep(
         out = Path(outcome.experiment) if not is_uri(outcome.experiment) else scratch / "out"
         render_trial_plots(outcome, out, scratch)
         done, note = export_best(outcome, out / EXPORT_DIR, scratch, heldout)
+        if done is not None:  # the report's latency of the best's architecture: this measurement, not a 2nd export
+            remember_latency(outcome.experiment, outcome.best, cfg, done.classes, done.latency["batch_1_ms"])
         report = write_report(outcome, cfg, out, note, heldout)
         if is_uri(outcome.experiment):
             upload(out, outcome.experiment)

@@ -2,10 +2,11 @@
 "fastest within PP points of the best" rule of ``python -m rayjob.export RESULTS --fastest-within PP``.
 
 Latency depends on the architecture and the input size, not on the trained weights, so it is measured once
-per (backbone, image size, classes) on a randomly initialised copy exported to ONNX, on the exporting
-machine, and cached in ``export/latency.json`` of the sweep. Accuracy is the trial's selection metric at its
-last epoch (val): choosing among trials on test would spend the held-out split on selection; the chosen
-model's test top-1 is measured at its export as usual.
+per (backbone, image size, classes) on the exporting machine: the best trial's own export gives its
+architecture's; any other is exported once more from a randomly initialised copy. Both are cached in
+``export/latency.json`` of the sweep. Accuracy is the trial's selection metric at its last epoch (val):
+choosing among trials on test would spend the held-out split on selection; the chosen model's test top-1
+is measured at its export as usual.
 """
 
 from __future__ import annotations
@@ -31,22 +32,33 @@ def architecture(record: TrialRecord, cfg: Config) -> tuple[str, int]:
 
 def trial_latencies(records: list[TrialRecord], cfg: Config, experiment: str, classes: int) -> dict[str, float]:
     """Batch-1 latency (ms) of each trial's architecture; measured once each, cached with the sweep."""
-    cache_file = join(experiment, LATENCY_FILE)
-    text = read_text(cache_file)
+    cache = _read_cache(experiment)
+    measured = cache["batch_1_ms"]
+    missing = {_key(*architecture(r, cfg), classes): architecture(r, cfg) for r in records}
+    missing = {key: arch for key, arch in missing.items() if key not in measured}
+    for key, (backbone, image_size) in missing.items():
+        measured[key] = measure_architecture(backbone, image_size, classes)
+    if missing:
+        write_text(join(experiment, LATENCY_FILE), json.dumps(cache, indent=2))
+    return {r.trial_id: measured[_key(*architecture(r, cfg), classes)] for r in records}
+
+
+def remember_latency(experiment: str, record: TrialRecord, cfg: Config, classes: int, batch_1_ms: float) -> None:
+    """Cache a latency already measured on this machine (the exported best's): its architecture is then not
+    exported a second time, with random weights, for the report (latency does not depend on the weights)."""
+    cache = _read_cache(experiment)
+    cache["batch_1_ms"][_key(*architecture(record, cfg), classes)] = batch_1_ms
+    write_text(join(experiment, LATENCY_FILE), json.dumps(cache, indent=2))
+
+
+def _read_cache(experiment: str) -> dict[str, Any]:
+    """The sweep's latency cache, empty when there is none or it was measured on another machine."""
+    text = read_text(join(experiment, LATENCY_FILE))
     machine = f"{platform.machine()}, {platform.processor() or platform.system()}"
     cache: dict[str, Any] = json.loads(text) if text else {}
     if cache.get("machine") != machine:  # measured elsewhere: not this machine's figure
         cache = {"machine": machine, "batch_1_ms": {}}
-    measured = cache["batch_1_ms"]
-    changed = False
-    for record in records:
-        key = _key(*architecture(record, cfg), classes)
-        if key not in measured:
-            measured[key] = measure_architecture(*architecture(record, cfg), classes)
-            changed = True
-    if changed:
-        write_text(cache_file, json.dumps(cache, indent=2))
-    return {r.trial_id: measured[_key(*architecture(r, cfg), classes)] for r in records}
+    return cache
 
 
 def sweep_latencies(records: list[TrialRecord], cfg: Config, experiment: str) -> dict[str, float]:
