@@ -1,5 +1,6 @@
 """The results contract: one ranking, typed trial records that survive a round trip, trial statuses."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,25 @@ def test_records_keep_their_types_through_the_table(tmp_path: Path) -> None:
 def test_trial_status(errored: bool, epochs: int, diverged: bool, tune_status: str, status: str) -> None:
     reports = [{"epoch": e, "diverged": 1.0 if diverged and e == epochs else 0.0} for e in range(1, epochs + 1)]
     assert trial_status(errored, reports, 4, tune_status) == status
+
+
+def test_parameter_importance_is_fanova_and_quiet_when_every_trial_scored_the_same() -> None:
+    import warnings
+
+    from rayjob.config import Config
+    from rayjob.outputs.report import parameter_importance
+
+    space = {"optim.lr": {"choice": [1e-4, 1e-3, 1e-2]}, "ema.decay": {"choice": [0.9, 0.99]}}
+    cfg = Config.from_dict({"search": {"space": space}})
+    points = [(lr, decay) for lr in (1e-4, 1e-3, 1e-2) for decay in (0.9, 0.99)]
+
+    def records(value: Callable[[float, float], float]) -> list[TrialRecord]:
+        return [record(f"t{i}", value(lr, d), params={"optim.lr": lr, "ema.decay": d}, curve=[value(lr, d)] * 2)
+                for i, (lr, d) in enumerate(points)]  # fmt: skip
+
+    importances, epoch, trials, _ = parameter_importance(records(lambda lr, d: 0.5 + 10 * lr), cfg)
+    assert (epoch, trials) == (2, 6) and importances["optim.lr"] > 0.9  # only lr moves the metric
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would land in the sweep's log as a long line
+        importances, _, _, why = parameter_importance(records(lambda lr, d: 1.0), cfg)
+    assert not importances and why  # nothing to attribute: said in the report, not computed

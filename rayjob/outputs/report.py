@@ -177,7 +177,11 @@ def parameter_importance(records: list[TrialRecord], cfg: Config) -> tuple[dict[
     for record, value in judged:
         study.add_trial(optuna.trial.create_trial(params=record.params, distributions=distributions, value=value))
     try:
-        return optuna.importance.get_param_importances(study, params=varied), epoch, len(judged), ""
+        # fANOVA named: optuna 5 made PED-ANOVA the default, which warns (a 200-column line in the log) when
+        # every trial scored the same; seeded, so a rerun of the report draws the same forest.
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator, params=varied)
+        return importances, epoch, len(judged), ""
     except (ValueError, RuntimeError) as err:
         return {}, epoch, len(judged), str(err)
 
