@@ -36,7 +36,7 @@ def tiny_config(tiny_root: Path, tmp_path: Path) -> Callable[..., Config]:
     def build(**overrides: object) -> Config:
         raw: dict = {
             "data": {"root": str(tiny_root), "image_size": 16, "batch_size": 8, "augment": "none"},
-            "model": {"backbone": "resnet18"},
+            "model": {"backbone": "cnn_small"},  # the quickstart's: small checkpoints, a quick ONNX export
             "ema": {"decay": 0.9},
             "trainer": {"max_epochs": 2, "accelerator": "cpu", "progress_bar": False},
             "run": {"name": "tiny", "storage_path": str(tmp_path / "results")},

@@ -14,12 +14,14 @@ from rayjob.sweep.results import read_records
 from rayjob.train import main as train_main
 from rayjob.tune import main as tune_main
 
+SLOW = "resnet18"  # epochs of seconds, not tenths: the kill must land between two checkpoints
+
 
 def test_killed_ray_train_worker_resumes_from_its_last_checkpoint(
     tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture
 ) -> None:
     cfg = tiny_config(scaling__num_workers=1, run__max_failures=1, run__checkpoints_to_keep=10,
-                      trainer__max_epochs=4)  # fmt: skip
+                      trainer__max_epochs=4, model__backbone=SLOW)  # fmt: skip
     run_dir = Path(cfg.run.storage_path) / cfg.run.name
     killer = KillWhen("RayTrainWorker", lambda: 1 <= len(registered_epochs(run_dir)) <= 2)
     killer.start()
@@ -43,7 +45,8 @@ def test_killed_in_process_trial_is_restarted_by_tune(
     tiny_config: Callable[..., Config], tmp_path: Path, local_ray: None
 ) -> None:
     cfg = tiny_config(search__space={"optim.lr": {"choice": [1e-3]}}, search__num_samples=1,
-                      search__trial_max_failures=1, trainer__max_epochs=6, run__checkpoints_to_keep=10)  # fmt: skip
+                      search__trial_max_failures=1, trainer__max_epochs=6, run__checkpoints_to_keep=10,
+                      model__backbone=SLOW)  # fmt: skip
     experiment = Path(cfg.run.storage_path) / cfg.run.name
     killer = KillWhen("ImplicitFunc", lambda: 1 <= len(checkpoint_epochs(experiment)) <= 4)
     killer.start()

@@ -59,11 +59,13 @@ def ray_head() -> Iterator[dict[str, str]]:
                 assert head.poll() is None, "ray start --head exited"
                 assert time.monotonic() < deadline, "the head's dashboard did not come up in 120 s"
                 time.sleep(1)
-        yield {**env, "RAY_API_SERVER_ADDRESS": address}
+        client = {**env, "RAY_API_SERVER_ADDRESS": address}
+        wait_for_the_job_agent(client, deadline)
+        yield client
     finally:
         os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=30)
+        try:  # `ray start --block` takes ~33 s to end after a SIGTERM here (some of its processes linger)
+            head.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
@@ -72,6 +74,20 @@ def ray_head() -> Iterator[dict[str, str]]:
             os.killpg(head.pid, signal.SIGKILL)  # anything of that group still alive
         shutil.rmtree(temp_dir, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def wait_for_the_job_agent(env: dict[str, str], deadline: float) -> None:
+    """Until a job can be submitted: the head's job agent registers after its dashboard answers, and the
+    head gives up on an agent after 10 s ("No available agent to submit job"), which a loaded machine exceeds."""
+    while True:
+        probe = subprocess.run([str(BIN / "ray"), "job", "submit", "--no-wait", "--", "true"], env=env,
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+        if probe.returncode == 0:
+            return
+        output = probe.stdout + probe.stderr
+        assert "No available agent" in output, output[-3000:]
+        assert time.monotonic() < deadline, "the head's job agent did not come up in 120 s"
+        time.sleep(1)
 
 
 def test_job_submit_runs_the_sweep_and_writes_results(

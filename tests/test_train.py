@@ -56,7 +56,7 @@ def test_rerun_with_another_model_is_refused(tiny_config: Callable[..., Config],
     assert main(cli_args(cfg, tmp_path)) == 0
     from rayjob.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"another config \(model.backbone: 'resnet18' -> 'resnet34'\)"):
+    with pytest.raises(ConfigError, match=r"another config \(model.backbone: 'cnn_small' -> 'resnet34'\)"):
         main(cli_args(cfg, tmp_path, "model.backbone=resnet34"))
 
 

@@ -14,7 +14,7 @@ from rayjob.sweep.results import best_trial, read_records
 from rayjob.sweep.space import check_space
 from rayjob.tune import main
 
-SPACE = {"model.backbone": {"choice": ["resnet18", "mobilenet_v3_small"]}, "optim.lr": {"loguniform": [3e-4, 3e-3]}}
+SPACE = {"model.backbone": {"choice": ["cnn_small", "resnet18"]}, "optim.lr": {"loguniform": [3e-4, 3e-3]}}
 
 
 def sweep_config(tiny_config: Callable[..., Config], **overrides: object) -> Config:
@@ -65,7 +65,7 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
     records = read_records(str(experiment))
     assert len(records) == 3 and sum(r.is_base for r in records) == 1
     for r in records:
-        assert r.status in ("COMPLETED", "STOPPED") and r.params["model.backbone"] in ("resnet18", "mobilenet_v3_small")
+        assert r.status in ("COMPLETED", "STOPPED") and r.params["model.backbone"] in ("cnn_small", "resnet18")
         assert isinstance(r.params["optim.lr"], float)  # typed, not the string a CSV would give back
         assert len(r.curve) == r.epochs and None not in r.curve  # every epoch was seen, in order
         assert checkpoint_epochs(experiment / f"trial-{r.trial_id}") == list(range(1, r.epochs + 1))

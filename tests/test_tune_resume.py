@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import load_study
@@ -23,15 +24,18 @@ from rayjob.config import Config
 from rayjob.sweep.results import read_records
 
 SPACE = {"optim.lr": {"loguniform": [3e-4, 3e-3]}}
+SLOW = "resnet18"  # epochs of seconds, not tenths: each kill or Ctrl-C must land before the next trial ends
 
 
-def start_driver(config_file: Path, temp_dir: str, *extra: str, save_every_s: str = "auto") -> subprocess.Popen:
-    """``save_every_s``: Tune's experiment-state period (auto: at least 10 s)."""
+def start_driver(
+    config_file: Path, temp_dir: str, *extra: str, save_every_s: str = "auto", output: Any = subprocess.PIPE
+) -> subprocess.Popen:
+    """``save_every_s``: Tune's experiment-state period (auto: at least 10 s); ``output``: where its output goes."""
     env = {**os.environ, "RAY_TMPDIR": temp_dir, "PYTHONUNBUFFERED": "1", "TUNE_GLOBAL_CHECKPOINT_S": save_every_s}
     env.pop("RAY_ADDRESS", None)
     return subprocess.Popen(
         [sys.executable, "-m", "rayjob.tune", "--config", str(config_file), *extra],
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
@@ -107,6 +111,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(
         search__num_samples=4,
         search__scheduler="fifo",
         search__max_concurrent_trials=1,
+        model__backbone=SLOW,
     )
     config_file = tmp_path / "sweep.yaml"
     config_file.write_text(cfg.to_yaml())
@@ -189,6 +194,7 @@ def test_a_trial_paused_on_its_rung_when_the_sweep_is_killed_is_ranked_on_resume
         search__reduction_factor=3,
         search__max_concurrent_trials=1,
         run__wandb="offline",
+        model__backbone=SLOW,
     )
     config_file = tmp_path / "sweep.yaml"
     config_file.write_text(cfg.to_yaml())
@@ -258,6 +264,7 @@ def test_a_sweep_trial_resumed_from_its_checkpoint_has_the_uninterrupted_curve(
         search__space=SPACE,
         search__num_samples=1,  # the base trial alone
         search__scheduler="fifo",
+        model__backbone=SLOW,
     )
     files = {}
     for name in ("whole", "cut"):
@@ -265,9 +272,11 @@ def test_a_sweep_trial_resumed_from_its_checkpoint_has_the_uninterrupted_curve(
         files[name] = tmp_path / f"{name}.yaml"
         files[name].write_text(cfg.to_yaml())
     results = Path(cfg.run.storage_path)
-    temp_dir = tempfile.mkdtemp(prefix="rj")
+    temp_dir, whole_temp_dir = tempfile.mkdtemp(prefix="rj"), tempfile.mkdtemp(prefix="rj")
+    # The uninterrupted run goes alongside the cut one (its own Ray): its curve does not depend on timing.
+    with open(tmp_path / "whole.log", "w") as log:
+        whole = start_driver(files["whole"], whole_temp_dir, output=log)
     try:
-        run_to_end(files["whole"], temp_dir)
         cut = start_driver(files["cut"], temp_dir, save_every_s="1")
         try:
             wait_until_saved_checkpoint(results / "cut", "checkpoint_000001", timeout=240)  # epoch 2's
@@ -277,8 +286,12 @@ def test_a_sweep_trial_resumed_from_its_checkpoint_has_the_uninterrupted_curve(
             stop(cut)
         assert max(finished_epochs(results / "cut")["trial-" + next(iter(reports(results / "cut")))]) < 8
         run_to_end(files["cut"], temp_dir, "--resume")
+        whole.wait(timeout=300)
     finally:
+        stop(whole)
         shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(whole_temp_dir, ignore_errors=True)
+    assert whole.returncode == 0, (tmp_path / "whole.log").read_text()[-3000:]
     assert len(val_curve(results / "whole")) == 8
     assert val_curve(results / "cut") == val_curve(results / "whole")
 
