@@ -10,6 +10,7 @@ from helpers import checkpoint_epochs, load_study, write_config
 from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.export import main as export_main
+from rayjob.layout import RUN_PLOT_FILES
 from rayjob.sweep.results import best_trial, read_records
 from rayjob.sweep.space import check_space
 from rayjob.tune import main
@@ -88,8 +89,9 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
 
     # The post-hook: per-trial plots, a verified ONNX of the best trial, the report and its figures.
     assert (experiment / "export" / "model.onnx").is_file()
-    for r in records:
-        assert (experiment / f"trial-{r.trial_id}" / "confusion_matrix.png").stat().st_size > 0
+    for r in records:  # each trial's confusion matrix, history and validation samples
+        for name in RUN_PLOT_FILES:
+            assert (experiment / f"trial-{r.trial_id}" / name).stat().st_size > 1000, name
     for figure in ("best_so_far.png", "learning_curves.png", "metric_vs_params.png"):
         assert (experiment / figure).stat().st_size > 1000, figure
         assert f"]({figure})" in report
