@@ -34,8 +34,8 @@ def trial_latencies(records: list[TrialRecord], cfg: Config, experiment: str, cl
     """Batch-1 latency (ms) of each trial's architecture; measured once each, cached with the sweep."""
     cache = _read_cache(experiment)
     measured = cache["batch_1_ms"]
-    missing = {_key(*architecture(r, cfg), classes): architecture(r, cfg) for r in records}
-    missing = {key: arch for key, arch in missing.items() if key not in measured}
+    archs = {_key(*arch, classes): arch for arch in (architecture(r, cfg) for r in records)}
+    missing = {key: arch for key, arch in archs.items() if key not in measured}
     for key, (backbone, image_size) in missing.items():
         measured[key] = measure_architecture(backbone, image_size, classes)
     if missing:
