@@ -19,6 +19,7 @@ from rayjob.storage import StorageError, delete, is_uri, join, write_text
 def check_config_and_data(cfg: Config) -> DatasetIndex | None:
     """Fail fast on an unknown backbone, an unwritable storage path or an unusable dataset."""
     check_backbone(cfg.model.backbone)
+    check_dashboard(cfg)
     check_writable(cfg.run.storage_path)
     if cfg.data.root is not None and is_uri(cfg.data.root):
         check_remote_layout(cfg.data.root)  # workers download it; the driver only looks
@@ -29,6 +30,16 @@ def check_config_and_data(cfg: Config) -> DatasetIndex | None:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise DataError(f"{len(bad)} file(s) in {index.root} are not readable images: {shown}; remove or replace them")  # noqa: E501
     return index
+
+
+def check_dashboard(cfg: Config) -> None:
+    """Ray Train workers hang without the dashboard (``rayjob.training.launch.dashboard_wanted``)."""
+    if cfg.run.ray_dashboard == "off" and cfg.scaling.num_workers >= 1:
+        raise ConfigError(
+            f"run.ray_dashboard=off with scaling.num_workers={cfg.scaling.num_workers}: Ray Train cleans up its "
+            "workers through the dashboard, and without it later runs wait forever; use run.ray_dashboard=auto "
+            "(on for Ray Train workers) or scaling.num_workers=0"
+        )
 
 
 def check_writable(storage_path: str) -> None:

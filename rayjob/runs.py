@@ -29,6 +29,7 @@ RESUMABLE_CHANGES = frozenset(
         "run.storage_path",
         "run.wandb",
         "run.wandb_project",
+        "run.ray_dashboard",
         "scaling.worker_start_retries",
         "search.max_concurrent_trials",
         "search.time_budget",  # each driver's own clock

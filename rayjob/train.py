@@ -79,12 +79,12 @@ def run_on_ray_train(cfg: Config) -> RunResult:
     from rayjob.ranking import best
     from rayjob.storage import join, with_scheme
     from rayjob.training.entry import train_worker
-    from rayjob.training.launch import build_trainer, cluster_gpus, init_ray, resolve_devices
+    from rayjob.training.launch import build_trainer, cluster_gpus, dashboard_wanted, init_ray, resolve_devices
 
     folder = run_dir(cfg.run.storage_path, cfg.run.name)
     check_same_config(cfg, folder)
     write_run_config(cfg, folder)
-    init_ray()
+    init_ray(dashboard=dashboard_wanted(cfg))
     devices = resolve_devices(cfg, cluster_gpus())
     result = build_trainer(devices, train_worker, cfg.run.name, cfg.run.storage_path, []).fit()
     top = best(result.best_checkpoints, lambda pair: pair[1].get(cfg.search.metric), cfg.search.mode)

@@ -63,6 +63,7 @@ def broken_dataset(kind: str, root: Path) -> Path:
         (["search.time_budget=soon"], "search.time_budget='soon': 'soon' is no duration: use seconds (90) or"),
         (["search.time_budget=0"], "a time budget must be more than 0 seconds"),
         (["search.warm_start=/nonexistent/sweep"], "search.warm_start: /nonexistent/sweep holds no sweep"),
+        (["run.ray_dashboard=off", "scaling.num_workers=1"], "run.ray_dashboard=off with scaling.num_workers=1"),
     ],
 )
 def test_config_errors(overrides: list[str], message: str, tmp_path: Path) -> None:

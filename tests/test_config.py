@@ -79,3 +79,10 @@ def test_section_given_a_value_is_rejected() -> None:
 def test_known_keys_lists_every_leaf() -> None:
     keys = known_keys()
     assert "optim.lr" in keys and "data.augment.degrade" in keys and "model" not in keys and "data.augment" not in keys
+
+
+def test_ray_dashboard_takes_on_and_off_as_written() -> None:
+    """YAML 1.1 reads a bare on/off as a boolean; the setting means the words."""
+    assert load_config(None, ["run.ray_dashboard=on"]).run.ray_dashboard == "on"
+    assert load_config(None, ["run.ray_dashboard=off"]).run.ray_dashboard == "off"
+    assert load_config(None, []).run.ray_dashboard == "auto"

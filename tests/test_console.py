@@ -52,6 +52,9 @@ def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
     assert not ANSI.search(log.read_text()) and "\r" not in log.read_text()
     assert re.fullmatch(r"val/acc_top1 \d\.\d{4}", lines[-1])
     assert lines[0].startswith("sweep tiny: 10 trials x up to 3 epochs")
+    # In-process trials: the local Ray runs no dashboard (its CPU would be the trials'), and the header says so.
+    assert any(line.startswith("  ray      local, no dashboard") for line in lines[:8]), lines[:8]
+    assert list(Path(ray_tmpdir).rglob("raylet.out")) and not list(Path(ray_tmpdir).rglob("dashboard_StateHead.log"))
     started = [line for line in lines if " started" in line]
     assert len(started) == 10 and sum("(base config)" in line for line in started) == 1
     assert all(re.search(r"(=\S+| \.\.\.)$", line) for line in started), started  # no value cut in two

@@ -16,7 +16,7 @@ import math
 import sys
 import textwrap
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
@@ -24,6 +24,9 @@ from rayjob.config import Config
 from rayjob.data.digits import DESCRIPTIONS
 from rayjob.ranking import best as ranking_best
 from rayjob.sweep import budget
+
+if TYPE_CHECKING:
+    from rayjob.training.launch import RayStarted
 
 PROGRESS_EVERY_S = 30.0
 WIDTH = 100
@@ -56,8 +59,8 @@ def clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> None:
-    """What is about to run, in a few lines."""
+def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float], ray: RayStarted | None = None) -> None:
+    """What is about to run, in a few lines; where Ray's dashboard is, or that a local Ray runs none."""
     data = cfg.data.root or DESCRIPTIONS[cfg.data.embedded]
     resources = ", ".join(f"{v:g} {k}" for k, v in per_trial.items())
     workers = "in-process" if cfg.scaling.num_workers == 0 else f"{cfg.scaling.num_workers} Ray Train worker(s)"
@@ -71,6 +74,10 @@ def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float]) -> 
                 f"{concurrency} at a time"),
         wrapped("  storage  ", f"{cfg.run.storage_path}/{cfg.run.name}"),
     ]  # fmt: skip
+    if ray is not None and ray.dashboard:
+        lines.append(f"  ray      dashboard {ray.dashboard}")
+    elif ray is not None and ray.local:
+        lines.append("  ray      local, no dashboard (its CPU goes to the trials; run.ray_dashboard=on starts one)")
     if cfg.search.time_budget is not None:
         lines.append(f"  budget   {cfg.search.time_budget:g} s of wall time: then no new trial starts")
     print("\n".join(lines), flush=True)

@@ -29,7 +29,7 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Exten
     from rayjob.sweep.tracking import tracking_callbacks
     from rayjob.sweep.trial import run_trial
     from rayjob.sweep.tuner import fit, make_tuner, silence_tune_output, trial_base
-    from rayjob.training.launch import cluster_gpus, init_ray, on_remote_cluster, resolve_devices
+    from rayjob.training.launch import cluster_gpus, dashboard_wanted, init_ray, on_remote_cluster, resolve_devices
 
     budget.start(cfg.search.time_budget)  # the clock starts before Ray does: the budget is the user's wall time
     cfg = resolve_paths(cfg)  # trials run in their own working directories
@@ -46,13 +46,14 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Exten
 
     if not restoring:
         write_run_config(cfg, experiment)
-    init_ray(log_to_driver=True, hide_ray_notices=not verbose)  # the console reports trials itself
+    # the console reports trials itself
+    started = init_ray(log_to_driver=True, hide_ray_notices=not verbose, dashboard=dashboard_wanted(cfg))
     import ray
 
     cluster = ray.cluster_resources()
     cfg = resolve_devices(cfg, cluster_gpus())  # one rule, fed the cluster's GPUs
     concurrency = trial_concurrency(cfg, cluster, remote=on_remote_cluster())
-    print_header(cfg, concurrency, trial_needs(cfg))
+    print_header(cfg, concurrency, trial_needs(cfg), started)
     if warm is not None:
         print(wrapped("  warm     ", warm.describe()), flush=True)
     trainable = tune.with_resources(

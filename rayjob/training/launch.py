@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from rayjob.config import Config
 from rayjob.errors import RayjobError
@@ -21,37 +21,62 @@ from rayjob.training.worker_logs import filter_forwarded_logs
 _CONNECTED_HERE: list[bool] = []  # set when init_ray connected this process, so shutdown_ray leaves others' Ray alone
 
 
-def init_ray(num_cpus: int | None = None, log_to_driver: bool = True, hide_ray_notices: bool = False) -> None:
-    """Join the cluster in ``RAY_ADDRESS`` (as under ``ray job submit``), else start a local Ray.
-    A Ray this process already joined (a notebook, a test) is used as it is.
+class RayStarted(NamedTuple):
+    """What ``init_ray`` did: started a local Ray (else joined one, or found it joined), and the address of
+    the dashboard of the Ray it started or joined (None: none, or not known)."""
+
+    local: bool
+    dashboard: str | None
+
+
+def init_ray(
+    num_cpus: int | None = None, log_to_driver: bool = True, hide_ray_notices: bool = False, dashboard: bool = True
+) -> RayStarted:
+    """Join the cluster in ``RAY_ADDRESS`` (as under ``ray job submit``), else start a local Ray, with its
+    dashboard or without (``dashboard_wanted``). A Ray this process already joined (a notebook, a test) is
+    used as it is.
 
     Worker output is forwarded here with ``log_to_driver``, less the tracebacks of Ray's own SIGTERMs
     and, with ``hide_ray_notices``, Ray's notices about its own machinery (``rayjob.training.worker_logs``).
-    The dashboard (``ray[default]``) matters: without it, placement groups of trials that ASHA stops are
-    not cleaned up and later trials wait for resources forever.
     """
     import logging
 
     import ray
 
     if ray.is_initialized():
-        return
+        return RayStarted(local=False, dashboard=None)
     _CONNECTED_HERE.append(True)
     quiet = {"logging_level": logging.WARNING, "log_to_driver": log_to_driver}
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(**quiet)
+        context = ray.init(**quiet)
     else:
         # A new local Ray turns token authentication on by itself and says so in a 230-column warning;
         # that default is what rayjob wants, so the notice is dropped.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         try:
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, **quiet)
+            context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, **quiet)
         except OSError as err:  # e.g. a socket path over 107 bytes under a deep temp folder
             _CONNECTED_HERE.clear()
             raise RayjobError(f"a local Ray could not start: {err}; set RAY_TMPDIR to a short folder such as "
                               "/tmp/ray") from None  # fmt: skip
     if log_to_driver:
         filter_forwarded_logs(hide_ray_notices)  # Ray's SIGTERM of a process it ends is not the trial's error
+    url = context.dashboard_url or None
+    return RayStarted(not os.environ.get("RAY_ADDRESS"), url if not url or "://" in url else f"http://{url}")
+
+
+def dashboard_wanted(cfg: Config) -> bool:
+    """Whether a local Ray that rayjob starts runs its dashboard (``run.ray_dashboard``).
+
+    Ray Train needs it: its placement-group cleaner queries the dashboard's State API, and without it the
+    groups of trials that ASHA stops leak until later trials cannot start (../shared/RAY_NOTES.md, "Hangs";
+    Ray 2.60 logs "Failed to query Ray Train Controller actor state"). In-process trials use no Ray Train,
+    and there the full dashboard is only a cost: in a quickstart sweep on 2 cores its processes took 21.6 s of
+    CPU, against 3.2 s for the minimal head Ray keeps without it (one run each, benchmarks/cpu_by_process.py):
+    CPU seconds the trials wait for on a machine with as many cores as trial slots."""
+    if cfg.run.ray_dashboard == "auto":
+        return cfg.scaling.num_workers >= 1
+    return cfg.run.ray_dashboard == "on"
 
 
 def shutdown_ray() -> None:
