@@ -28,6 +28,21 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as configs mean it: only true / false are booleans (YAML 1.2). PyYAML's 1.1 rules also read a bare
+    on / off / yes / no as one, so ``run.wandb: off`` or ``run.ray_dashboard=on`` reached a word-valued setting
+    as False / True and was refused; boolean settings still take those words (pydantic reads them)."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 class Section(BaseModel):
     """A config section: unknown keys are errors, values are checked on assignment too."""
 
@@ -147,12 +162,6 @@ class RunConfig(Section):
     # in-process trials, where it only costs CPU (18 s of a quickstart sweep's ~800 CPU-seconds on 2 cores)
     ray_dashboard: Literal["auto", "on", "off"] = "auto"
 
-    @field_validator("ray_dashboard", mode="before")
-    @classmethod
-    def _yaml_on_off(cls, value: Any) -> Any:
-        """YAML reads a bare on / off as a boolean (``run.ray_dashboard=on`` arrives as True)."""
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-
 
 class SearchConfig(Section):
     """The sweep (``python -m rayjob.tune``): Optuna TPE proposes, ASHA stops the weak early."""
@@ -264,7 +273,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
     """A config mapping from YAML text; ``source`` names it in errors (a file or a URI)."""
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=_ConfigLoader) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {source} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
@@ -278,7 +287,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} is not of the form section.key=value (e.g. optim.lr=3e-4)")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = yaml.load(text, Loader=_ConfigLoader) if text.strip() else None
     except yaml.YAMLError:
         value = text
     return key.strip(), value

@@ -81,8 +81,13 @@ def test_known_keys_lists_every_leaf() -> None:
     assert "optim.lr" in keys and "data.augment.degrade" in keys and "model" not in keys and "data.augment" not in keys
 
 
-def test_ray_dashboard_takes_on_and_off_as_written() -> None:
-    """YAML 1.1 reads a bare on/off as a boolean; the setting means the words."""
+def test_on_and_off_are_words_for_word_settings_and_still_booleans_for_boolean_ones(tmp_path: Path) -> None:
+    """PyYAML's YAML 1.1 reads a bare on/off as a boolean; settings whose values are words mean the words."""
     assert load_config(None, ["run.ray_dashboard=on"]).run.ray_dashboard == "on"
     assert load_config(None, ["run.ray_dashboard=off"]).run.ray_dashboard == "off"
     assert load_config(None, []).run.ray_dashboard == "auto"
+    file = tmp_path / "c.yaml"
+    file.write_text("run:\n  wandb: off\nema:\n  enabled: no\ndata:\n  augment:\n    hflip: on\n")
+    cfg = load_config(file, ["trainer.deterministic=yes"])
+    assert cfg.run.wandb == "off" and cfg.ema.enabled is False and cfg.data.augment.hflip is True
+    assert cfg.trainer.deterministic is True

@@ -47,7 +47,7 @@ def init_ray(
         return RayStarted(local=False, dashboard=None)
     _CONNECTED_HERE.append(True)
     quiet = {"logging_level": logging.WARNING, "log_to_driver": log_to_driver}
-    if os.environ.get("RAY_ADDRESS"):
+    if on_remote_cluster():
         context = ray.init(**quiet)
     else:
         # A new local Ray turns token authentication on by itself and says so in a 230-column warning;
@@ -62,7 +62,7 @@ def init_ray(
     if log_to_driver:
         filter_forwarded_logs(hide_ray_notices)  # Ray's SIGTERM of a process it ends is not the trial's error
     url = context.dashboard_url or None
-    return RayStarted(not os.environ.get("RAY_ADDRESS"), url if not url or "://" in url else f"http://{url}")
+    return RayStarted(not on_remote_cluster(), url if not url or "://" in url else f"http://{url}")
 
 
 def dashboard_wanted(cfg: Config) -> bool:
