@@ -6,7 +6,7 @@
   checkpoint_000003/checkpoint.ckpt     rayjob.train: one folder per kept epoch (+ metrics.json)
   history.jsonl                         rayjob.train in-process: one line of metrics per epoch
   trial-<id>/                           a sweep trial: Tune's result.json, its plots; in-process trials'
-                                        checkpoints too
+                                        checkpoints too; timing.jsonl (when each of its runs began and ended)
   train-<id>/checkpoint_*/              TorchTrainer trials: the trial's Ray Train run
   trials.jsonl  trials.csv              one typed record per trial (rayjob.sweep.results); CSV for people
   optuna_journal.log                    the Optuna study, for `optuna-dashboard` (local storage)
@@ -24,6 +24,7 @@ CONFIG_FILE = "config.yaml"
 CHECKPOINT_FILE = "checkpoint.ckpt"
 CHECKPOINT_METRICS_FILE = "metrics.json"
 RUN_HISTORY_FILE = "history.jsonl"
+TRIAL_TIMING_FILE = "timing.jsonl"  # a trial's runs (first, and after each pause or restart): start, end, pid
 TRIALS_JSONL = "trials.jsonl"
 TRIALS_CSV = "trials.csv"
 STUDY_FILE = "optuna_journal.log"

@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import time
 from typing import Any
 
+import ray.tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from rayjob.cli import quiet_libraries
 from rayjob.config import Config
+from rayjob.layout import TRIAL_TIMING_FILE, run_dir, trial_dir_name
+from rayjob.storage import join, read_text, write_text
 from rayjob.training.placement import this_node
 
 
 def run_trial(sample: dict[str, Any], base: dict[str, Any], verbose: bool = False) -> None:
     """The Tune trainable. ``sample`` holds the searched values by dotted key; ``base`` is the full config
     with the accelerator already decided by the sweep driver (from the cluster's resources)."""
-    cfg = Config.from_dict(base).with_values(sample)
-    quiet_libraries(ray_info=verbose)
-    if cfg.scaling.num_workers == 0:
-        _in_process(cfg, verbose)
-    else:
-        _on_torch_trainer(cfg, verbose)
+    started, trial_id = time.time(), ray.tune.get_context().get_trial_id()
+    _record(trial_id, base, {"start": started, "pid": os.getpid()})
+    try:
+        cfg = Config.from_dict(base).with_values(sample)
+        quiet_libraries(ray_info=verbose)
+        if cfg.scaling.num_workers == 0:
+            _in_process(cfg, verbose)
+        else:
+            _on_torch_trainer(cfg, verbose)
+    finally:  # also when the scheduler stops or pauses it (Tune ends the function at a report)
+        _record(trial_id, base, {"start": started, "end": time.time(), "pid": os.getpid()})
+
+
+def _record(trial_id: str, base: dict[str, Any], line: dict[str, Any]) -> None:
+    """Append when this run of the trial began (and then when it ended) to its ``timing.jsonl`` in the
+    experiment: what the trial held its slot for, against the epochs it reported (benchmarks/trial_cost.py).
+    Written to the storage itself: Tune has synced the trial's own folder for the last time when a stopped
+    trial ends."""
+    file = join(run_dir(base["run"]["storage_path"], base["run"]["name"]), trial_dir_name(trial_id), TRIAL_TIMING_FILE)
+    write_text(file, (read_text(file) or "") + json.dumps(line) + "\n")
 
 
 def _in_process(cfg: Config, verbose: bool) -> None:
@@ -34,9 +54,7 @@ def _in_process(cfg: Config, verbose: bool) -> None:
 
 
 def _on_torch_trainer(cfg: Config, verbose: bool) -> None:
-    import ray.tune
-
-    from rayjob.layout import run_dir, train_run_name
+    from rayjob.layout import train_run_name
     from rayjob.training.entry import train_worker
     from rayjob.training.launch import build_trainer
 

@@ -32,6 +32,7 @@ class ReportCheckpoint(Checkpoint):
         self.plots = plots
         self.history: list[dict[str, float]] = []  # every epoch's metrics; saved in checkpoints
         self.nodes = ""
+        self._epoch_started = 0.0
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}
@@ -42,12 +43,17 @@ class ReportCheckpoint(Checkpoint):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.nodes = worker_nodes(trainer.world_size)  # a collective: every rank calls it
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_started = time.perf_counter()
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch_s = time.perf_counter() - self._epoch_started  # training and validation; what follows is overhead
         metrics: dict[str, Any] = {name: float(value) for name, value in trainer.callback_metrics.items()}
         metrics.update(epoch=trainer.current_epoch + 1, step=trainer.global_step)
         metrics["diverged"] = 1.0 if self.guard.reason else 0.0
         self.history.append(dict(metrics))  # before the measurements below are added
         metrics.update(world_size=trainer.world_size, worker_nodes=self.nodes)
+        metrics["time/epoch_s"], metrics["time/epoch_end"] = epoch_s, time.time()  # benchmarks/trial_cost.py
         staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
         try:
             if self.plots:
