@@ -45,8 +45,10 @@ def test_a_time_budget_ends_the_sweep_exports_its_best_and_is_not_resumed(
 
     # Compute used: per trial in the table, in total with its cost in the summary.
     rows = list(csv.DictReader((experiment / "trials.csv").open()))
-    assert all(float(row["cpu_hours"]) > 0 and float(row["gpu_hours"]) == 0 for row in rows)
+    # 4 decimals: a trial the budget stopped almost at once can honestly show 0.0000 (a test saw it)
+    assert all(float(row["cpu_hours"]) >= 0 and float(row["gpu_hours"]) == 0 for row in rows)
     total = sum(float(row["cpu_hours"]) for row in rows)
+    assert total > 0  # the first trial's first epoch alone holds its CPU for seconds
     line = re.search(r"compute +([\d.]+) CPU-hours, 0.00 GPU-hours; cost ([\d.]+) at 0.5 per CPU-hour", out)
     assert line is not None, out
     assert float(line[1]) == pytest.approx(total, abs=0.006) and float(line[2]) == pytest.approx(total / 2, abs=0.006)

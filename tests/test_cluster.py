@@ -54,7 +54,7 @@ def test_t4_config_resolves_for_the_cluster() -> None:
     assert cfg.run.storage_path.startswith("s3://") and cfg.data.root.startswith("s3://")
     cluster = {"CPU": 16.0, "GPU": 4.0, "memory": 64e9, "rayjob_driver": 64.0}  # head + 4 g4dn.xlarge
     assert trial_concurrency(cfg, cluster, remote=True) == 4
-    assert trial_resources(cfg)["rayjob_driver"] == 1
+    assert trial_resources(cfg) == {"cpu": 4, "gpu": 1}  # one GPU per trial, in the trial's own process
 
 
 def test_uri_dataset_is_copied_once_per_node(tmp_path: Path) -> None:

@@ -162,3 +162,25 @@ def test_rays_notices_about_its_own_machinery_are_dropped_but_other_lines_stay()
     ]
     kept = ["epoch 2 done", "warning: Restored weights look odd", "ERROR: the controller actor is dead"]
     assert without_ray_notices([*notices, *kept]) == kept
+
+
+def test_the_known_gpu_worker_warnings_are_filtered_and_others_are_not() -> None:
+    """The warnings a GPU sweep's workers printed (../shared/GPU_NOTES.md), raised as torch raises them, in a
+    fresh process that sets rayjob's filters as a trial process does."""
+    script = """
+import warnings
+from rayjob.cli import quiet_libraries
+quiet_libraries(ray_info=False)
+for message in [
+    "barrier(): using the device under current context. You can specify `device_id` in `init_process_group` "
+    "to mute this warning.",
+    "The AccumulateGrad node's stream does not match the stream of the node that produced the incoming "
+    "gradient. This may incur unnecessary synchronization (...)",
+    "a warning nobody filtered",
+]:
+    warnings.warn(message, UserWarning, stacklevel=1)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stderr.splitlines() if "Warning" in line]
+    assert len(shown) == 1 and "a warning nobody filtered" in shown[0]

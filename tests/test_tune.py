@@ -177,3 +177,29 @@ def test_extend_adds_trials_in_the_same_study_and_a_warm_start_takes_them_all(
     with pytest.raises(ConfigError, match="holds no finished sweep to extend"):
         other = write_config(cfg.with_values({"run.name": "nothing"}), tmp_path, "other.yaml")
         main(["--config", other, "--extend", "1"])
+
+
+def test_a_trial_after_another_in_the_same_process_trains_as_it_would_alone(
+    tiny_config: Callable[..., Config], local_ray: None
+) -> None:
+    """In-process trials reuse their process (reuse_actors): its RNG, EMA, weights and memory must not carry over.
+    The second of two trials in one process reports the losses of the same trial run alone."""
+    from rayjob.sweep.driver import run_sweep
+
+    lrs = [1e-3, 3e-3]
+    settings = {"search__scheduler": "fifo", "search__max_concurrent_trials": 1, "trainer__max_epochs": 2,
+                "data__augment": "basic", "ema__decay": 0.5}  # fmt: skip
+    both = tiny_config(**settings, run__name="both", search__space={"optim.lr": {"choice": lrs}},
+                       search__points_to_evaluate=[{"optim.lr": lr} for lr in lrs], search__num_samples=2)  # fmt: skip
+    alone = tiny_config(**settings, run__name="alone", search__space={"optim.lr": {"choice": lrs[1:]}},
+                        search__num_samples=1, optim__lr=lrs[1])  # fmt: skip
+    losses = {}
+    for cfg in (both, alone):
+        outcome = run_sweep(cfg, resume=False)
+        for record in outcome.records:
+            folder = Path(outcome.experiment) / f"trial-{record.trial_id}"
+            reports = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
+            pids = {json.loads(line)["pid"] for line in (folder / "timing.jsonl").read_text().splitlines()}
+            losses[cfg.run.name, record.params["optim.lr"]] = ([r["val/loss"] for r in reports], pids)
+    assert losses["both", lrs[0]][1] == losses["both", lrs[1]][1]  # one process ran both
+    assert losses["both", lrs[1]][0] == losses["alone", lrs[1]][0] and len(losses["alone", lrs[1]][0]) == 2

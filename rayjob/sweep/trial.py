@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import time
@@ -50,7 +51,18 @@ def _in_process(cfg: Config, verbose: bool) -> None:
     from rayjob.training.sessions import TuneSession
 
     torch.set_num_threads(max(1, int(cfg.scaling.cpus_per_worker)))  # the CPUs Tune reserved, no more
-    train_loop(cfg.to_dict(), TuneSession(), verbose=verbose)
+    try:
+        train_loop(cfg.to_dict(), TuneSession(), verbose=verbose)
+    finally:  # this process runs the slot's next trial (reuse_actors): it gets the GPU memory back
+        _free_device_memory()
+
+
+def _free_device_memory() -> None:
+    import torch
+
+    gc.collect()  # the trial's model, optimizer and loaders are garbage once train_loop has returned
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def _on_torch_trainer(cfg: Config, verbose: bool) -> None:
