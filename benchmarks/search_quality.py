@@ -36,11 +36,12 @@ from typing import Any
 from timing import ROOT, timed_run
 
 from rayjob.config import Config, load_config
-from rayjob.outputs.heldout import NOISE_SE, binomial_se
+from rayjob.outputs.heldout import binomial_se
 from rayjob.sweep.replay import Curves, ReplayedTrial, curve_table, drawn_run, pick, replay_config, replay_sweep
 from rayjob.sweep.space import base_point
 
 CONFIG = ROOT / "configs" / "quickstart.yaml"
+NOISE_SE = 2.0  # "beats the base": by at least this many of the larger of the two binomial SEs (the targets' rule)
 CURVES_FILE = ROOT / "benchmarks" / "curves_quickstart.json"
 
 
@@ -215,7 +216,7 @@ def _real_beats(heldout: dict[str, Any]) -> bool:
 def _print_real_row(seed: int, heldout: dict[str, Any], wall: float, epochs: int) -> None:
     p, b = heldout["pick"], heldout["base"] or heldout["pick"]
     gain = heldout["gain_se"]
-    gain_text = "-" if gain is None or math.isnan(gain) else f"{gain:+.1f} SE"
+    gain_text = "-" if gain is None or math.isnan(gain) else f"{gain:+.1f} paired SE"
     print(f"seed {seed}: pick {p['trial_id']} test {p['top1']:.4f} +- {p['se']:.4f}; base {b['trial_id']} test "
           f"{b['top1']:.4f} +- {b['se']:.4f}; {gain_text}; {epochs} epochs; {wall:.0f} s", flush=True)  # fmt: skip
 

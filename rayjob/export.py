@@ -25,8 +25,9 @@ from rayjob.storage import exists, is_uri, join, local_copy, scratch_dir, upload
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rayjob.export",
-        description="Export the best checkpoint's EMA weights to ONNX, verify it against PyTorch, write a sidecar. "
-        "On a sweep folder it runs the whole post-hook: per-trial plots, export, report.md.",
+        description="Export the best checkpoint's EMA weights to ONNX, check it against PyTorch with onnxruntime\n"
+        "and write its sidecar (model.json). On a sweep folder it redoes all that follows a sweep:\n"
+        "per-trial plots, the held-out evaluation, the export and report.md.",
         epilog="examples:\n  python -m rayjob.export results/quickstart\n"
         "  python -m rayjob.export s3://bucket/results/t4-sweep\n"
         "  python -m rayjob.export results/quickstart --fastest-within 1.0\n"

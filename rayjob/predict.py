@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rayjob.predict",
         description="Classify images with an exported rayjob ONNX model (reads model.json next to it).",
+        epilog="examples (after python -m rayjob.tune, which writes results/quickstart/export/):\n"
+        "  python -m rayjob.predict results/quickstart/export/model.onnx img1.png some/folder --top-k 3\n"
+        "  python -m rayjob.predict results/quickstart/export/model.onnx some/folder --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", type=Path, help="model.onnx written by rayjob.export / rayjob.tune")
     parser.add_argument("images", type=Path, nargs="+", help="image files or folders (searched recursively)")

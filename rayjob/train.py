@@ -35,8 +35,12 @@ class RunResult:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rayjob.train",
-        description="Train one image classifier (in-process, or on Ray Train workers with scaling.num_workers>=1).",
-        epilog="example: python -m rayjob.train --config configs/quickstart.yaml trainer.max_epochs=3",
+        description="Train one image classifier: in this process, or on N Ray Train workers (DDP) with\n"
+        "scaling.num_workers=N. Rerunning with the same run.name resumes from its newest checkpoint.",
+        epilog="examples:\n  python -m rayjob.train --config configs/quickstart.yaml trainer.max_epochs=3\n"
+        "  python -m rayjob.train --config configs/gpu_debug.yaml\n"
+        "  python -m rayjob.train scaling.num_workers=2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_arguments(parser)
     args = parser.parse_args(argv)

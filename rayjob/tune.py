@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plan",
         action="store_true",
-        help="print the worst-case epochs, concurrency, one epoch's measured time and so the worst-case time "
-        "and cost of this sweep, then exit (nothing starts)",
+        help="print this sweep's worst-case epochs, its concurrency and one epoch's measured time, and from "
+        "them its worst-case time and cost; then exit (nothing starts)",
     )
     parser.add_argument(
         "--epoch-seconds",

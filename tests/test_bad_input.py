@@ -138,3 +138,20 @@ def test_ray_temp_folder_too_deep_is_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
     assert_user_error(done, "a local Ray could not start")
     assert "set RAY_TMPDIR to a short folder" in done.stderr
+
+
+@pytest.mark.parametrize("cli", ["train", "tune", "export", "predict"])
+@pytest.mark.parametrize("columns", [100, 80])
+def test_every_help_fits_100_columns_and_shows_a_whole_example(
+    cli: str, columns: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import importlib
+
+    monkeypatch.setenv("COLUMNS", str(columns))  # argparse wraps to the terminal's width
+    with pytest.raises(SystemExit) as exited:
+        importlib.import_module(f"rayjob.{cli}").main(["--help"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    examples = [line.strip() for line in lines if line.strip().startswith(f"python -m rayjob.{cli} ")]
+    assert examples and all(len(example.split()) >= 4 for example in examples)  # whole commands, unbroken

@@ -95,3 +95,29 @@ def test_parameter_importance_is_fanova_and_quiet_when_every_trial_scored_the_sa
         warnings.simplefilter("error")  # a warning would land in the sweep's log as a long line
         importances, _, _, why = parameter_importance(records(lambda lr, d: 1.0), cfg)
     assert not importances and why  # nothing to attribute: said in the report, not computed
+
+
+def test_the_pick_and_the_base_are_compared_paired_with_mcnemars_exact_test() -> None:
+    """By hand: 100 images, 10 only the pick got right, 2 only the base. Per-image differences: mean 0.08,
+    sample variance (12 - 8**2 / 100) / 99 = 0.114747, SE sqrt(0.114747 / 100) = 0.033874. McNemar exact:
+    2 * P(X <= 2), X ~ Bin(12, 1/2) = 2 * (1 + 12 + 66) / 4096 = 0.038574."""
+    from rayjob.outputs.heldout import Accuracy, Heldout
+
+    pick_hits = [True] * 10 + [False] * 2 + [True] * 70 + [False] * 18
+    base_hits = [False] * 10 + [True] * 2 + [True] * 70 + [False] * 18
+    pick = Accuracy("p", sum(pick_hits) / 100, 100, tuple(pick_hits))
+    base = Accuracy("b", sum(base_hits) / 100, 100, tuple(base_hits))
+    heldout = Heldout("test", pick, base)
+    pair = heldout.comparison
+    assert (pair.b, pair.c, pair.n) == (10, 2, 100)
+    assert pair.diff == pytest.approx(0.08) and pair.se == pytest.approx(0.033874, abs=1e-6)
+    assert pair.p_value == pytest.approx(0.038574, abs=1e-6)
+    assert heldout.verdict() == "+8.00 pp against the base (McNemar p 0.039)"
+    assert heldout.figures().startswith("paired: SE 3.39 pp, 95% CI +1.36 to +14.64 pp; 10 images only the pick")
+    # 6 against 3: p = 2 * (1 + 9 + 36 + 84) / 512 = 0.5078, within noise, however large the accuracies' gap
+    few_pick = Accuracy("p", 6 / 9, 9, (True,) * 6 + (False,) * 3)
+    few = Heldout("test", few_pick, Accuracy("b", 3 / 9, 9, (False,) * 6 + (True,) * 3))
+    assert few.comparison.p_value == pytest.approx(0.5078125)
+    assert few.verdict().endswith("against the base: within noise (McNemar p 0.51)")
+    record = heldout.to_dict()
+    assert record["paired"]["only_pick_right"] == 10 and "hits" not in record["pick"]

@@ -1,22 +1,23 @@
-"""Held-out accuracy of the sweep's pick and of its base trial, with binomial standard errors.
+"""Held-out accuracy of the sweep's pick and of its base trial, with binomial standard errors, and their
+difference judged as the paired measurement it is.
 
 The sweep selects on val; the test split (``<data.root>/test``, 1,147 images in the embedded
-camera-digits) was never looked at. Both checkpoints are evaluated there with their EMA weights, and the
-difference is called a gain only when it is at least 2 standard errors: a 1,147-image split at 0.80 has a
-standard error of 1.2 pp, so a smaller difference is noise, however it was found.
+camera-digits) was never looked at. Both checkpoints are evaluated there with their EMA weights, on the
+same images, so their difference has a paired standard error (from the images one got right and the other
+wrong) and McNemar's exact test gives its p-value. A difference with p >= 0.05 is "within noise".
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rayjob.storage import local_copy
 from rayjob.sweep.results import SweepOutcome
 
-NOISE_SE = 2.0  # a difference below this many standard errors is "within noise"
+NOISE_P = 0.05  # McNemar's two-sided p at or above this: "within noise"
 
 
 @dataclass
@@ -24,10 +25,56 @@ class Accuracy:
     trial_id: str
     top1: float
     images: int
+    hits: tuple[bool, ...] = field(default=(), repr=False)  # per image, in the split's order: right or wrong
 
     @property
     def se(self) -> float:
         return binomial_se(self.top1, self.images)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial_id": self.trial_id, "top1": self.top1, "images": self.images, "se": self.se}
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two models scored on the same n images: ``b`` images only the first got right, ``c`` only the second."""
+
+    b: int
+    c: int
+    n: int
+
+    @property
+    def diff(self) -> float:
+        return (self.b - self.c) / self.n
+
+    @property
+    def se(self) -> float:
+        """The standard error of the mean per-image difference (each image: +1, 0 or -1)."""
+        if self.n < 2:
+            return math.inf
+        variance = (self.b + self.c - (self.b - self.c) ** 2 / self.n) / (self.n - 1)
+        return math.sqrt(max(variance, 0.0) / self.n)
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        return self.diff - 1.96 * self.se, self.diff + 1.96 * self.se
+
+    @property
+    def p_value(self) -> float:
+        """McNemar's exact test: two-sided binomial test of b against c at 1/2."""
+        m = self.b + self.c
+        if m == 0:
+            return 1.0
+        tail = sum(math.comb(m, k) for k in range(min(self.b, self.c) + 1))
+        return min(1.0, 2 * tail / 2**m)
+
+
+def paired(first: tuple[bool, ...], second: tuple[bool, ...]) -> Paired:
+    if len(first) != len(second):
+        raise ValueError(f"paired scores need the same images: {len(first)} against {len(second)}")
+    b = sum(x and not y for x, y in zip(first, second, strict=True))
+    c = sum(y and not x for x, y in zip(first, second, strict=True))
+    return Paired(b, c, len(first))
 
 
 @dataclass
@@ -39,21 +86,36 @@ class Heldout:
     base: Accuracy | None
 
     @property
-    def gain_se(self) -> float | None:
-        """The pick's gain over the base in units of the larger of their two standard errors."""
-        if self.base is None:
+    def comparison(self) -> Paired | None:
+        if self.base is None or self.base.trial_id == self.pick.trial_id or not self.pick.hits:
             return None
-        se, diff = max(self.pick.se, self.base.se), self.pick.top1 - self.base.top1
-        return diff / se if se > 0 else (math.copysign(math.inf, diff) if diff else 0.0)
+        return paired(self.pick.hits, self.base.hits)
+
+    @property
+    def gain_se(self) -> float | None:
+        """The pick's gain over the base in units of its paired standard error."""
+        pair = self.comparison
+        if pair is None:
+            return None
+        return pair.diff / pair.se if pair.se > 0 else (math.copysign(math.inf, pair.diff) if pair.diff else 0.0)
 
     def verdict(self) -> str:
-        """``+5.6 pp over the base (4.7 SE)`` or ``+0.9 pp: within noise (under 2 SE)``."""
-        if self.base is None or self.base.trial_id == self.pick.trial_id:
+        """``+3.14 pp against the base (McNemar p 0.0001)``, or ``+0.90 pp against the base: within noise
+        (McNemar p 0.31)`` when p >= 0.05."""
+        pair = self.comparison
+        if pair is None:
             return "the pick is the base config"
-        diff, z = (self.pick.top1 - self.base.top1) * 100, self.gain_se or 0.0
-        if abs(z) < NOISE_SE:
-            return f"{diff:+.2f} pp against the base: within noise (under {NOISE_SE:g} SE)"
-        return f"{diff:+.2f} pp against the base ({z:+.1f} SE)"
+        noise = ": within noise" if pair.p_value >= NOISE_P else ""
+        return f"{pair.diff * 100:+.2f} pp against the base{noise} (McNemar p {pair.p_value:.2g})"
+
+    def figures(self) -> str:
+        """The paired difference's standard error and 95% interval, in words; "" without a base to compare."""
+        pair = self.comparison
+        if pair is None:
+            return ""
+        low, high = pair.ci95
+        return (f"paired: SE {pair.se * 100:.2f} pp, 95% CI {low * 100:+.2f} to {high * 100:+.2f} pp; "
+                f"{pair.b} images only the pick got right, {pair.c} only the base")  # fmt: skip
 
     def lines(self) -> list[tuple[str, str]]:
         """(label, text) rows for the summary: each accuracy with its SE, then the verdict."""
@@ -61,12 +123,17 @@ class Heldout:
         if self.base is not None and self.base.trial_id != self.pick.trial_id:
             rows.append(("", f"{_with_se(self.base)} (trial {self.base.trial_id}, the base config)"))
         rows.append(("", self.verdict()))
+        if self.figures():
+            rows.append(("", self.figures()))
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "pick": asdict(self.pick) | {"se": self.pick.se},
-                "base": None if self.base is None else asdict(self.base) | {"se": self.base.se},
-                "gain_se": self.gain_se, "verdict": self.verdict()}  # fmt: skip
+        pair = self.comparison
+        return {"split": self.split, "pick": self.pick.to_dict(),
+                "base": None if self.base is None else self.base.to_dict(),
+                "paired": None if pair is None else {"only_pick_right": pair.b, "only_base_right": pair.c,
+                                                     "diff": pair.diff, "se": pair.se, "p_value": pair.p_value},
+                "gain_se": self.gain_se, "verdict": self.verdict(), "figures": self.figures()}  # fmt: skip
 
 
 def binomial_se(p: float, n: int) -> float:
@@ -112,9 +179,8 @@ def checkpoint_accuracy(checkpoint: str, trial_id: str, scratch: Path) -> tuple[
     model, cfg, _, _ = load_ema_model(local_copy(checkpoint, scratch))
     splits = scan_dataset(resolve_root(cfg.data)).splits
     name = "test" if "test" in splits else "val"
-    correct = total = 0
+    hits: list[bool] = []
     with torch.inference_mode():
         for images, labels in eval_batches(cfg.data, splits[name], 256):
-            correct += int((model(images).argmax(1) == labels).sum())
-            total += len(labels)
-    return name, Accuracy(trial_id, correct / max(1, total), total)
+            hits += (model(images).argmax(1) == labels).tolist()
+    return name, Accuracy(trial_id, sum(hits) / max(1, len(hits)), len(hits), tuple(hits))

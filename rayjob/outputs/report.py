@@ -50,7 +50,9 @@ def write_report(
         for role, acc in (("the pick", heldout.pick), ("the base config", heldout.base)):
             if acc is not None and (role == "the pick" or acc.trial_id != heldout.pick.trial_id):
                 lines.append(f"| `{acc.trial_id}` | {role} | {acc.top1:.4f} | {acc.se:.4f} | {acc.images} |")
-        lines += ["", f"The pick: {heldout.verdict()}. A difference under 2 standard errors is no difference."]
+        lines += ["", f"The pick: {heldout.verdict()}. Both were scored on the same images, so the difference is "
+                  f"judged paired: {heldout.figures() or 'no base to compare'}. A difference with McNemar's "
+                  f"p of 0.05 or more is within noise."]
     if export_note:
         lines += ["", export_note]
     lines += ["", "## Top trials", "", _table(ranked[:10], outcome)]
