@@ -4,10 +4,11 @@ Why not Ray's ``OptunaSearch``:
 - On a finite space (the quickstart's is a grid of 64 points) TPE re-proposes its best point: in 20
   Optuna-only 10-trial sweeps of a 64-point grid with a synthetic objective (a one-off check), 1.4 trials a
   sweep were duplicates, 14% of the budget spent on a result that is already known (a fixed
-  ``trainer.seed`` trains the same point to the same curve). Here a proposal of a point
-  already evaluated or running is told to Optuna as FAIL (TPE ignores failed trials; the dashboard shows them
-  as "duplicate of <trial>") and drawn again; after a few duplicates in a row an unseen point is taken at
-  random.
+  ``trainer.seed`` trains the same point to the same curve). Here TPE proposes on a scratch copy of the
+  study: a proposal of a point already evaluated or running is told FAIL there (TPE ignores failed trials)
+  and drawn again, and after a few duplicates in a row an unseen point is taken at random. The point taken
+  is then asked in the sweep's own study, which so holds the trials that ran and nothing else (what
+  ``optuna-dashboard`` shows the user).
 - Intermediate values are recorded by the epoch a trial reports: a resumed TorchTrainer trial counts
   Tune's ``training_iteration`` from 1 again, and Optuna dropped its values (``step=1 is already reported``).
 - A trial the scheduler stopped before ``max_epochs`` is told as PRUNED with its last value (Ray tells it
@@ -28,7 +29,6 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 REDRAWS = 4  # TPE proposals of a known point in a row before an unseen point is taken at random
-TOKEN = "duplicate_of"
 
 
 class StudySearcher(Searcher):
@@ -58,6 +58,7 @@ class StudySearcher(Searcher):
         self.reported: dict[str, set[int]] = {}
         self.rng = random.Random(seed)
         self.grid = _finite_points(space)
+        self.duplicates_drawn = 0  # proposals of a known point, failed on the scratch copy and drawn again
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # space, metric and mode were given at construction
@@ -67,15 +68,23 @@ class StudySearcher(Searcher):
             return dict(self.running[trial_id].params)
         if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # asked for: runs as asked
             return self._start(trial_id, self.study.ask(self.space))
+        scratch = self._scratch()
         for _ in range(REDRAWS):
-            trial = self.study.ask(self.space)
-            twin = self._twin(trial)
-            if twin is None:
-                return self._start(trial_id, trial)
-            trial.set_user_attr(TOKEN, twin)
-            self.study.tell(trial, state=TrialState.FAIL)
+            proposal = scratch.ask(self.space)
+            if self._twin(proposal.params) is None:
+                self.study.enqueue_trial(proposal.params)
+                return self._start(trial_id, self.study.ask(self.space))
+            scratch.tell(proposal, state=TrialState.FAIL)  # TPE ignores it when it draws again
+            self.duplicates_drawn += 1
         self._enqueue_unseen()
         return self._start(trial_id, self.study.ask(self.space))  # unseen (or, every point seen, TPE's)
+
+    def _scratch(self) -> optuna.Study:
+        """An in-memory copy of the study, running trials included (the constant liar reads them), where
+        proposals are drawn and duplicates failed without reaching the sweep's own study."""
+        scratch = optuna.create_study(sampler=self.study.sampler, directions=self.study.directions)
+        scratch.add_trials(self.study.get_trials(deepcopy=False))
+        return scratch
 
     def _start(self, trial_id: str, trial: optuna.Trial) -> dict[str, Any]:
         self.running[trial_id] = trial
@@ -112,16 +121,15 @@ class StudySearcher(Searcher):
         with open(checkpoint_path, "rb") as file:
             self.__dict__.update(pickle.load(file))
 
-    def _twin(self, trial: optuna.Trial) -> int | None:
-        """The Optuna trial number of an earlier trial with the same values (finished or running), if any."""
+    def _twin(self, params: dict[str, Any]) -> int | None:
+        """The Optuna trial number of a trial of the study with the same values (finished or running), if any."""
         if self.grid is None:
             return None
-        key = _key(trial.params)
+        key = _key(params)
         live = {t.number for t in self.running.values()}
         for other in self.study.get_trials(deepcopy=False):
-            if other.number == trial.number or not (other.state == TrialState.COMPLETE
-                                                    or other.state == TrialState.PRUNED or other.number in live):
-                continue  # fmt: skip
+            if not (other.state == TrialState.COMPLETE or other.state == TrialState.PRUNED or other.number in live):
+                continue
             if other.params and _key(other.params) == key:
                 return other.number
         return None
