@@ -83,6 +83,7 @@ def test_sidecar_describes_the_model(trained: Path, tmp_path: Path) -> None:
     assert sidecar["source_checkpoint"] == str(checkpoint)
     latency = sidecar["latency"]  # measured on the exporting machine, for the people who deploy it
     assert latency["batch_1_ms"] > 0 and latency["batch_32_ms"] > latency["batch_1_ms"] and latency["threads"] >= 1
+    assert latency["provider"] == "CPUExecutionProvider" and latency["device"].startswith("CPU ")
     assert sidecar["evaluation"]["split"] == "test" and 0.0 <= sidecar["evaluation"]["onnx_top1"] <= 1.0
 
 

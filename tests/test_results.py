@@ -121,3 +121,64 @@ def test_the_pick_and_the_base_are_compared_paired_with_mcnemars_exact_test() ->
     assert few.verdict().endswith("against the base: within noise (McNemar p 0.51)")
     record = heldout.to_dict()
     assert record["paired"]["only_pick_right"] == 10 and "hits" not in record["pick"]
+
+
+def plotted_sweep() -> SweepOutcome:
+    """4 trials of 6 epochs in start order: the base ran every epoch, two were stopped at epoch 3 (one above the
+    base there), and the best ran every epoch."""
+    records = [
+        TrialRecord("base", "COMPLETED", {"optim.lr": 1e-3}, 0.8, 6, 6, [0.2, 0.4, 0.6, 0.7, 0.75, 0.8], "ck", 0.8,
+                    1.0, is_base=True, started=100.0, ended=160.0),
+        TrialRecord("s1", "STOPPED", {"optim.lr": 4e-3}, 0.1, 3, 3, [0.1, 0.1, 0.1], "ck", 0.1, 1.0,
+                    started=101.0, ended=130.0),
+        TrialRecord("s2", "STOPPED", {"optim.lr": 5e-4}, 0.65, 3, 3, [0.3, 0.5, 0.65], "ck", 0.65, 1.0,
+                    started=131.0, ended=160.0),
+        TrialRecord("win", "COMPLETED", {"optim.lr": 2e-3}, 0.9, 6, 6, [0.3, 0.6, 0.7, 0.8, 0.85, 0.9], "ck", 0.9,
+                    1.0, started=161.0, ended=220.0),
+    ]
+    return SweepOutcome("/x", "val/acc_top1", "max", 6, records)
+
+
+def test_best_so_far_shows_every_trial_and_steps_only_at_trials_that_ran_every_epoch() -> None:
+    from rayjob.outputs.report import best_so_far_points
+
+    points = best_so_far_points(plotted_sweep())
+    assert [(p.number, p.trial_id, p.completed) for p in points] == [
+        (1, "base", True), (2, "s1", False), (3, "s2", False), (4, "win", True)]
+    assert [p.best_so_far for p in points] == [0.8, 0.8, 0.8, 0.9]  # s2's 0.65 at epoch 3 is no final value
+    assert [p.ended_s for p in points] == [60.0, 30.0, 60.0, 120.0]
+
+
+def test_learning_curves_mark_the_best_trial_and_the_base_and_keep_every_epoch() -> None:
+    from rayjob.outputs.report import learning_curves
+
+    curves = {c.trial_id: c for c in learning_curves(plotted_sweep())}
+    assert curves["win"].role == "best" and curves["base"].role == "base" and curves["s1"].role == ""
+    assert curves["s2"].epochs == [1, 2, 3] and curves["s2"].status == "STOPPED"
+    assert curves["base"].values == [0.2, 0.4, 0.6, 0.7, 0.75, 0.8]
+
+
+def test_metric_against_parameters_compares_every_trial_at_one_epoch() -> None:
+    from rayjob.outputs.report import params_at_one_epoch
+
+    epoch, params, values, full = params_at_one_epoch(plotted_sweep(), ["optim.lr"])
+    assert epoch == 3  # the epoch every trial reached, not each trial's last
+    assert params["optim.lr"] == [1e-3, 4e-3, 5e-4, 2e-3]
+    assert values == [0.6, 0.1, 0.65, 0.7] and full == [True, False, False, True]
+
+
+def test_the_samples_plot_shows_the_most_confident_mistakes_first_then_the_first_images() -> None:
+    import torch
+
+    from rayjob.outputs.run_plots import shown_samples
+
+    images = torch.arange(6, dtype=torch.float32).reshape(6, 1, 1, 1).expand(6, 3, 2, 2)  # image i is all i
+    # the epoch's kept mistakes: val images 4, 0 and 5 (scores 0.6, 0.9, 0.7) and one right answer (score -1)
+    mistakes = (images[[4, 0, 5, 1]], torch.tensor([1, 0, 2, 1]), torch.tensor([2, 1, 0, 1]),
+                torch.tensor([0.6, 0.9, 0.7, 0.8]), torch.tensor([4, 0, 5, 1]), torch.tensor([0.6, 0.9, 0.7, -1.0]))
+    first = (images[:4], torch.tensor([0, 1, 2, 0]), torch.tensor([1, 1, 2, 0]), torch.tensor([0.9, 0.8, 0.5, 0.7]),
+             torch.arange(4))  # fmt: skip
+    shown, true, predicted, confidence = shown_samples(mistakes, first, 5)
+    assert [int(img[0, 0, 0]) for img in shown] == [0, 5, 4, 1, 2]  # mistakes by confidence; then 1, 2 (0 shown)
+    assert true.tolist() == [0, 2, 1, 1, 2] and predicted.tolist() == [1, 0, 2, 1, 2]
+    assert confidence.tolist() == pytest.approx([0.9, 0.7, 0.6, 0.8, 0.5])

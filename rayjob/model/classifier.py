@@ -18,6 +18,8 @@ from rayjob.data.transforms import batch_mixer
 from rayjob.model.backbones import build_backbone
 from rayjob.model.lr_schedule import WarmupCosine
 
+SAMPLES = 16  # validation images kept for the samples plot: the most confident mistakes, then the first ones
+
 
 class Classifier(L.LightningModule):
     def __init__(self, config: dict[str, Any], classes: list[str], class_weights: list[float] | None = None) -> None:
@@ -37,7 +39,9 @@ class Classifier(L.LightningModule):
         self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")  # with trainer.test_curve
         self.mix = batch_mixer(self.cfg.data.augment, num_classes)  # mixup / cutmix, or None
         self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.outputs.run_plots
-        self.val_samples: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, true, predicted
+        # the first validation images, and the most confident mistakes: images, true, predicted, confidence, index
+        self.val_samples: tuple[torch.Tensor, ...] | None = None
+        self.val_mistakes: tuple[torch.Tensor, ...] | None = None  # and their score (confidence; -1 when right)
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -61,6 +65,18 @@ class Classifier(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.val_confusion.reset()
+        self.val_mistakes = None
+
+    def _keep_mistakes(self, images: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, batch_idx: int) -> None:
+        """Keep the epoch's SAMPLES most confident wrong predictions, on the device (no sync per batch)."""
+        confidence, predicted = logits.detach().float().softmax(1).max(1)
+        score = torch.where(predicted != labels, confidence, torch.full_like(confidence, -1.0))
+        index = batch_idx * self.cfg.data.batch_size + torch.arange(len(labels), device=labels.device)  # its place
+        kept = [images, labels, predicted, confidence, index, score]
+        if self.val_mistakes is not None:
+            kept = [torch.cat([old, new]) for old, new in zip(self.val_mistakes, kept, strict=True)]
+        top = kept[-1].topk(min(SAMPLES, len(kept[-1]))).indices
+        self.val_mistakes = tuple(t[top] for t in kept)
 
     def on_train_epoch_end(self) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], sync_dist=True)
@@ -81,9 +97,12 @@ class Classifier(L.LightningModule):
         self.val_top5(logits, labels)
         self.val_f1(logits, labels)
         self.val_confusion.update(logits, labels)
+        self._keep_mistakes(images, labels, logits, batch_idx)
         if batch_idx == 0:
-            keep = slice(0, 16)
-            self.val_samples = (images[keep].cpu(), labels[keep].cpu(), logits[keep].argmax(1).cpu())
+            keep = slice(0, SAMPLES)
+            confidence, predicted = logits[keep].float().softmax(1).max(1)
+            first = torch.arange(min(SAMPLES, len(labels)), device=labels.device)
+            self.val_samples = (images[keep], labels[keep], predicted, confidence, first)
         self.log("val/acc_top1", self.val_top1, on_epoch=True, add_dataloader_idx=False)
         self.log("val/acc_top5", self.val_top5, on_epoch=True, add_dataloader_idx=False)
         self.log("val/f1_macro", self.val_f1, on_epoch=True, add_dataloader_idx=False)

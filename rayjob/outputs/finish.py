@@ -76,7 +76,7 @@ def export_best(
         f"ONNX: `{EXPORT_DIR}/{done.onnx_path.name}` (sidecar `{done.sidecar_path.name}`) from trial "
         f"`{best.trial_id}`; onnxruntime vs PyTorch max |logit diff| {done.max_abs_diff:.2e}, top-1 agreement "
         f"{done.top1_agreement:.0%}; ONNX top-1 on {done.eval_split}: {done.eval_top1:.4f}. onnxruntime latency "
-        f"on the exporting machine ({done.latency['machine']}, {done.latency['threads']} threads): "
+        f"on the exporting machine ({done.latency['device']}, {done.latency['threads']} threads): "
         f"{done.latency['batch_1_ms']:.2f} ms at batch 1, {done.latency['batch_32_ms']:.1f} ms at batch 32."
     )
     return done, note

@@ -12,7 +12,6 @@ is measured at its export as usual.
 from __future__ import annotations
 
 import json
-import platform
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,9 @@ def remember_latency(experiment: str, record: TrialRecord, cfg: Config, classes:
 def _read_cache(experiment: str) -> dict[str, Any]:
     """The sweep's latency cache, empty when there is none or it was measured on another machine."""
     text = read_text(join(experiment, LATENCY_FILE))
-    machine = f"{platform.machine()}, {platform.processor() or platform.system()}"
+    from rayjob.outputs.onnx import latency_device
+
+    machine = latency_device()
     cache: dict[str, Any] = json.loads(text) if text else {}
     if cache.get("machine") != machine:  # measured elsewhere: not this machine's figure
         cache = {"machine": machine, "batch_1_ms": {}}

@@ -128,8 +128,24 @@ def measure_latency(session: Any, images: Any, repeats: int = 7) -> dict[str, An
             session.run(["logits"], inputs)
             times.append(time.perf_counter() - started)
         result[f"batch_{batch}_ms"] = round(1000 * statistics.median(times), 3)
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or platform.system()})"
+    result["provider"] = session.get_providers()[0]
+    result["device"] = latency_device()
     return result
+
+
+LATENCY_PROVIDER = "CPUExecutionProvider"  # inference_session's, on every machine: latency is a CPU figure
+
+
+def latency_device() -> str:
+    """Where onnxruntime measured: ``CPU AMD EPYC 7B13 (x86_64, 16 cores), CPUExecutionProvider``. The CPU model
+    tells two x86_64 machines apart (the latency cache is keyed by this)."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), "")  # fmt: skip
+    model = model or platform.processor() or platform.system()
+    return f"CPU {model} ({platform.machine()}, {os.cpu_count()} cores), {LATENCY_PROVIDER}"
 
 
 def describe(cfg: Config, classes: list[str], kind: str, source: Source) -> dict[str, Any]:
@@ -189,7 +205,7 @@ def inference_session(path: Path, threads: int | None = None) -> Any:
     options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), sess_options=options, providers=[LATENCY_PROVIDER])
 
 
 def verified_session(path: Path, model: Any, images: Any) -> Any:
@@ -248,4 +264,5 @@ def print_export(done: Exported, folder: str) -> None:
     print(f"onnx top-1     {done.eval_top1:.4f} on {done.eval_split}")
     lat = done.latency
     print(f"latency        {lat['batch_1_ms']:.2f} ms at batch 1, {lat['batch_32_ms']:.1f} ms at batch 32 "
-          f"(onnxruntime, {lat['threads']} threads, this machine)", flush=True)  # fmt: skip
+          f"(onnxruntime, {lat['threads']} threads)", flush=True)  # fmt: skip
+    print(f"               on {lat['device']}", flush=True)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from rayjob.outputs.plots_data import Curve, Progress
+
 
 def _plt() -> Any:
     import matplotlib
@@ -68,8 +70,11 @@ def history_png(history: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def sample_grid_png(images: np.ndarray, true: Sequence[str], predicted: Sequence[str], path: Path) -> None:
-    """Images (N, H, W, 3 in [0, 1]) titled 'true -> predicted', green when right, red when wrong.
+def sample_grid_png(
+    images: np.ndarray, true: Sequence[str], predicted: Sequence[str], confidence: np.ndarray | None, path: Path
+) -> None:
+    """Images (N, H, W, 3 in [0, 1]) titled 'true -> predicted 93%'; a wrong one is marked with an x and red,
+    a right one green (the mark does not rely on colour).
 
     One mosaic in one axes, not an axes per image: 32 axes and their layout took 1.76 s a grid here, the
     mosaic 0.23-0.28 s (mean of 3 calls, one run each), and the post-hook draws one per trial."""
@@ -79,62 +84,80 @@ def sample_grid_png(images: np.ndarray, true: Sequence[str], predicted: Sequence
     rows = math.ceil(n / cols)
     gap_x, gap_y = max(1, width // 8), max(1, height // 2)  # between cells; above each, room for its title
     mosaic = np.ones((rows * (height + gap_y), cols * (width + gap_x), 3))
-    fig, ax = plt.subplots(figsize=(1.6 * cols, 2.0 * rows))
+    fig, ax = plt.subplots(figsize=(1.7 * cols, 1.9 * rows + 0.4))
     for i, (image, t, p) in enumerate(zip(images, true, predicted, strict=False)):
         row, col = divmod(i, cols)
         y, x = row * (height + gap_y) + gap_y, col * (width + gap_x)
         mosaic[y : y + height, x : x + width] = np.clip(image, 0, 1)
-        ax.text(x + width / 2, y - 1, f"{t} -> {p}", color="green" if t == p else "red", fontsize=9,
+        sure = "" if confidence is None else f" {confidence[i]:.0%}"
+        mark = "" if t == p else "x "
+        ax.text(x + width / 2, y - 1, f"{mark}{t} -> {p}{sure}", color="green" if t == p else "red", fontsize=8,
                 ha="center", va="bottom")  # fmt: skip
     ax.imshow(mosaic, interpolation="nearest")
     ax.axis("off")
-    fig.suptitle("validation samples: true -> predicted")
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.5 / (2.0 * rows))
+    wrong = sum(t != p for t, p in zip(true, predicted, strict=False))
+    title = "validation images, true -> predicted (confidence)"
+    ax.set_title(f"{title}: {wrong} wrong (x), most confident mistakes first" if wrong else title, fontsize=10)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.4 / (1.9 * rows + 0.4))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def best_so_far_png(
-    order: list[float], when: list[float], values: list[float], metric: str, mode: str, path: Path
-) -> None:
-    """The best metric found so far, against trials and against wall time (the caller passes trials that ran
-    every epoch: a stopped trial's early value is no final model)."""
+def best_so_far_png(points: Sequence[Progress], metric: str, path: Path) -> None:
+    """Every trial's value at its last epoch against its number and against the time it ended; filled dots ran
+    every epoch, rings were stopped early; the best-so-far line steps at trials that ran every epoch."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
-    pick = max if mode == "max" else min
-    best = []
-    for v in values:
-        best.append(v if not best else pick(best[-1], v))
     fig, (by_trial, by_time) = plt.subplots(1, 2, figsize=(10, 4))
-    by_trial.plot(order, values, "o", alpha=0.5, label="trial (last epoch)")
-    by_trial.step(order, best, where="post", label="best so far")
-    by_trial.set_xlabel("trial that ran every epoch (in start order)")
-    by_time.plot(when, values, "o", alpha=0.5, label="trial (last epoch)")
-    by_time.step(when, best, where="post", label="best so far")
-    by_time.set_xlabel("seconds since the sweep started (trial end)")
-    for ax in (by_trial, by_time):
+    timed = [p for p in points if p.ended_s is not None]
+    for ax, shown, x in ((by_trial, points, lambda p: p.number), (by_time, timed, lambda p: p.ended_s)):
+        done = [p for p in shown if p.completed]
+        stopped = [p for p in shown if not p.completed]
+        ax.scatter([x(p) for p in done], [p.value for p in done], color="C0", label="ran every epoch")
+        ax.scatter([x(p) for p in stopped], [p.value for p in stopped], facecolors="none", edgecolors="gray",
+                   label="stopped early (its last epoch)")  # fmt: skip
+        line = [p for p in shown if p.best_so_far is not None]
+        ax.step([x(p) for p in line], [p.best_so_far for p in line], where="post", color="C1", label="best so far")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
+    by_trial.xaxis.set_major_locator(MaxNLocator(integer=True))
+    by_trial.set_xlabel("trial (in start order)")
+    by_time.set_xlabel("seconds since the first trial started (at the trial's end)")
+    handles, labels = by_trial.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def learning_curves_png(curves: dict[str, tuple[list[int], list[float], str]], metric: str, path: Path) -> None:
-    """``metric`` per epoch for every trial; trials ASHA stopped are short and dashed."""
+def learning_curves_png(curves: Sequence[Curve], metric: str, path: Path) -> None:
+    """``metric`` per epoch for every trial: stopped trials short and dashed, the best trial and the base config
+    drawn over the others; the legend names only the statuses that occur."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = {"COMPLETED": "tab:blue", "STOPPED": "tab:orange", "DIVERGED": "tab:purple", "ERROR": "tab:red"}
-    for epochs, values, status in curves.values():
-        ax.plot(epochs, values, "--" if status != "COMPLETED" else "-", marker="o", color=colors.get(status, "gray"),
-                alpha=0.7, label=None)  # fmt: skip
-    for status, color in colors.items():
-        ax.plot([], [], color=color, label=status.lower())
+    colors = {"COMPLETED": "tab:blue", "STOPPED": "tab:orange", "DIVERGED": "tab:purple", "ERROR": "tab:red",
+              "UNFINISHED": "gray"}  # fmt: skip
+    for curve in sorted(curves, key=lambda c: c.role != ""):  # the marked ones on top
+        style = "-" if curve.status == "COMPLETED" else "--"
+        if curve.role == "best":
+            ax.plot(curve.epochs, curve.values, style, marker="o", color="black", lw=2.5, zorder=3,
+                    label=f"best trial {curve.trial_id}")  # fmt: skip
+        elif curve.role == "base":
+            ax.plot(curve.epochs, curve.values, style, marker="s", color="tab:green", lw=2, zorder=3,
+                    label=f"base config {curve.trial_id}")  # fmt: skip
+        else:
+            ax.plot(curve.epochs, curve.values, style, marker="o", color=colors.get(curve.status, "gray"), alpha=0.6)
+    for status in [s for s in colors if any(c.status == s and not c.role for c in curves)]:
+        ax.plot([], [], "-" if status == "COMPLETED" else "--", color=colors[status], label=status.lower())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(f"learning curves of all {len(curves)} trials")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -143,39 +166,46 @@ def learning_curves_png(curves: dict[str, tuple[list[int], list[float], str]], m
 def metric_vs_params_png(
     params: dict[str, list[Any]], values: list[float], ran_to_end: list[bool], metric: str, path: Path
 ) -> None:
-    """One panel per searched parameter: the trial's metric at its last epoch against its value. Trials that
-    ran every epoch are filled dots; trials stopped early (a value at an earlier epoch) are grey rings."""
+    """One panel per searched parameter: each trial's metric (at one epoch) against its value. Trials that went on
+    to run every epoch are filled dots, trials stopped early grey rings. A parameter with a few distinct values
+    gets one labelled column per value."""
     plt = _plt()
     full = np.asarray(ran_to_end, dtype=bool)
     names = list(params)
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.3 * rows + 0.6), squeeze=False)
     for ax in axes.flat[len(names) :]:
         ax.axis("off")
     for ax, name in zip(axes.flat, names, strict=False):
         column = params[name]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column)
-        labels = sorted({str(v) for v in column})
-        x = np.asarray(column if numeric else [labels.index(str(v)) for v in column], dtype=float)
+        distinct = sorted(set(column), key=lambda v: (not numeric, v if numeric else str(v)))
+        if numeric and len(distinct) > 8:
+            x = np.asarray(column, dtype=float)
+            if all(v > 0 for v in column) and max(column) / min(column) > 20:
+                ax.set_xscale("log")
+        else:
+            x = np.asarray([distinct.index(v) for v in column], dtype=float)
+            ax.set_xticks(range(len(distinct)), [f"{v:.3g}" if isinstance(v, float) else str(v) for v in distinct],
+                          rotation=20 if len(distinct) > 4 else 0)  # fmt: skip
+            ax.set_xlim(-0.5, len(distinct) - 0.5)
         y = np.asarray(values, dtype=float)
         ax.scatter(x[full], y[full], alpha=0.8, label="ran every epoch")
-        ax.scatter(x[~full], y[~full], facecolors="none", edgecolors="gray", label="stopped early (its last epoch)")
-        if numeric and all(v > 0 for v in column) and max(column) / min(column) > 20:
-            ax.set_xscale("log")
-        if not numeric:
-            ax.set_xticks(range(len(labels)), labels, rotation=20)
+        ax.scatter(x[~full], y[~full], facecolors="none", edgecolors="gray", label="stopped early")
         ax.set_title(name)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.6 / (3.3 * rows + 0.6), 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def accuracy_latency_png(
-    points: dict[str, tuple[float, float]], front: set[str], full: dict[str, bool], metric: str, path: Path
+    points: dict[str, tuple[float, float]], front: set[str], full: dict[str, bool], metric: str, device: str,
+    path: Path,
 ) -> None:
     """Each trial's metric against its model's batch-1 latency; the Pareto front joined and ringed."""
     plt = _plt()
@@ -186,7 +216,7 @@ def accuracy_latency_png(
     edge = sorted((points[t][1], points[t][0]) for t in front)
     ax.plot([ms for ms, _ in edge], [v for _, v in edge], color="C3", marker="o", mfc="none", ms=11,
             label="Pareto front")  # fmt: skip
-    ax.set_xlabel("onnxruntime latency at batch 1 (ms, this machine)")
+    ax.set_xlabel(f"onnxruntime latency at batch 1 (ms; {device})")
     ax.set_ylabel(f"{metric} (last epoch)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -12,10 +12,12 @@ from typing import Any
 
 from rayjob.config import Config
 from rayjob.layout import REPORT_FILE, RUN_PLOT_FILES, trial_dir_name
+from rayjob.outputs import plots_data
 from rayjob.outputs.heldout import Heldout
 from rayjob.ranking import ranked_items
 from rayjob.sweep.results import SweepOutcome, TrialRecord
 
+TOP_TRIALS = 10  # rows of the report's table; trials.csv has them all
 MIN_TRIALS_FOR_IMPORTANCE = 5  # below this, no importance at all
 TRIALS_FOR_CONFIDENT_IMPORTANCE = 20  # below this, the plot carries a caveat
 
@@ -55,7 +57,10 @@ def write_report(
                   f"p of 0.05 or more is within noise."]
     if export_note:
         lines += ["", export_note]
-    lines += ["", "## Top trials", "", _table(ranked[:10], outcome)]
+    shown = ranked[:TOP_TRIALS]
+    heading = "## Top trials" if len(shown) == len(ranked) else f"## Top {len(shown)} of {len(ranked)} trials"
+    lines += ["", heading, "", "By the metric at each trial's last epoch; every trial is in `trials.csv`.", "",
+              _table(shown, outcome)]  # fmt: skip
     for title, file, caption in figures:
         image = ["", f"![{title}]({file})"] if file else []
         lines += ["", f"## {title}", *image] + (["", caption] if caption else [])
@@ -93,52 +98,99 @@ def _figures(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, s
     from rayjob.outputs import plots
 
     figures = []
-    scored = [r for r in outcome.records if r.final is not None]
-    t0 = min((r.started for r in scored if r.started is not None), default=None)
-    timed = sorted((r for r in scored if r.status == "COMPLETED" and r.started is not None and r.ended is not None),
-                   key=lambda r: r.started)  # fmt: skip
-    if timed and t0 is not None:
-        when = [r.ended - t0 for r in timed]
-        plots.best_so_far_png(list(range(1, len(timed) + 1)), when, [r.final for r in timed], outcome.metric,
-                              outcome.mode, out / "best_so_far.png")  # fmt: skip
-        caption = "Trials that ran every epoch, by their last epoch; trials stopped early are left out."
+    progress = best_so_far_points(outcome)
+    if progress:
+        plots.best_so_far_png(progress, outcome.metric, out / "best_so_far.png")
+        caption = ("Every trial at its last epoch, in start order. Rings: stopped early, so the value is an early "
+                   "epoch's; the best-so-far line counts only trials that ran every epoch.")  # fmt: skip
         figures.append(("Best so far, by trial and by wall time", "best_so_far.png", caption))
-    curves = {r.trial_id: (list(range(1, len(r.curve) + 1)), _nan(r.curve), r.status) for r in outcome.records}
-    if any(c[0] for c in curves.values()):
+    curves = learning_curves(outcome)
+    if any(c.epochs for c in curves):
         plots.learning_curves_png(curves, outcome.metric, out / "learning_curves.png")
         figures.append(("Learning curves (trials stopped early are short and dashed)", "learning_curves.png", ""))
-    if scored and cfg.search.space:
-        params = {k: [r.params.get(k) for r in scored] for k in cfg.search.space}
-        full = [r.status == "COMPLETED" for r in scored]
-        plots.metric_vs_params_png(params, [r.final for r in scored], full, outcome.metric,
+    at_epoch = params_at_one_epoch(outcome, list(cfg.search.space))
+    if at_epoch is not None:
+        epoch, params, values, full = at_epoch
+        plots.metric_vs_params_png(params, values, full, f"{outcome.metric} at epoch {epoch}",
                                    out / "metric_vs_params.png")  # fmt: skip
-        caption = "Filled: trials that ran every epoch. Rings: trials stopped early, at the epoch they stopped."
-        figures.append((f"{outcome.metric} against each searched parameter", "metric_vs_params.png", caption))
+        caption = (f"Each trial's value at epoch {epoch}, which every trial reached, so all are compared at one "
+                   "epoch. Filled: the trial went on to run every epoch; rings: it was stopped early.")
+        figures.append((f"{outcome.metric} at epoch {epoch} against each searched parameter", "metric_vs_params.png",
+                        caption))  # fmt: skip
     figures += _importance_figure(outcome, cfg, out)
     figures += _latency_figure(outcome, cfg, out)
     figures += _best_trial_figures(outcome, out)
     return figures
 
 
+def best_so_far_points(outcome: SweepOutcome) -> list[plots_data.Progress]:
+    """Every trial with a value, in start order: its number, seconds from the sweep's start to its end, its value
+    at its last epoch, whether it ran every epoch, and the best so far of the trials that did (None before one)."""
+    scored = sorted((r for r in outcome.records if r.final is not None),
+                    key=lambda r: (r.started is None, r.started or 0.0, r.trial_id))  # fmt: skip
+    t0 = min((r.started for r in scored if r.started is not None), default=0.0)
+    pick = max if outcome.mode == "max" else min
+    points, best = [], None
+    for number, r in enumerate(scored, 1):
+        completed = r.status == "COMPLETED"
+        if completed:
+            best = r.final if best is None else pick(best, r.final)
+        ended = None if r.ended is None else r.ended - t0
+        points.append(plots_data.Progress(number, r.trial_id, ended, float(r.final), completed, best))
+    return points
+
+
+def learning_curves(outcome: SweepOutcome) -> list[plots_data.Curve]:
+    """Each trial's metric per epoch, its status, and its role: the best trial, the base config, or neither."""
+    best = outcome.best
+    curves = []
+    for r in outcome.records:
+        role = "best" if best is not None and r.trial_id == best.trial_id else "base" if r.is_base else ""
+        curves.append(plots_data.Curve(r.trial_id, list(range(1, len(r.curve) + 1)), _nan(r.curve), r.status, role))
+    return curves
+
+
+def params_at_one_epoch(
+    outcome: SweepOutcome, keys: list[str]
+) -> tuple[int, dict[str, list[Any]], list[float], list[bool]] | None:
+    """(epoch, searched values, metric values, ran every epoch) of the trials, at the last epoch every trial that
+    trained reached: comparing epoch 6 with epoch 3 would show which trials were stopped, not what a value does."""
+    trained = [r for r in outcome.records if r.epochs > 0]
+    if not trained or not keys:
+        return None
+    epoch = min(r.epochs for r in trained)
+    judged = [r for r in trained if r.value_at(epoch) is not None]
+    if not judged:
+        return None
+    params = {k: [r.params.get(k) for r in judged] for k in keys}
+    return epoch, params, [float(r.value_at(epoch)) for r in judged], [r.status == "COMPLETED" for r in judged]
+
+
 def _latency_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
     from rayjob.outputs import plots
     from rayjob.outputs.latency import pareto_front, sweep_latencies
+    from rayjob.outputs.onnx import latency_device
 
     scored = [r for r in outcome.records if r.final is not None]
     if not scored:
         return []
     latencies = sweep_latencies(scored, cfg, outcome.experiment)
+    title = f"{outcome.metric} against latency"
+    distinct = {round(ms, 3) for ms in latencies.values()}
+    if len(distinct) < 2:
+        return [(title, "", f"Every trial has the same architecture and input size, so the same latency "
+                 f"({min(distinct):.2f} ms at batch 1, onnxruntime on {latency_device()}): no trade-off to show.")]
     points = {r.trial_id: (float(r.final), latencies[r.trial_id]) for r in scored}
     front = pareto_front(points, outcome.mode)
     plots.accuracy_latency_png(points, front, {r.trial_id: r.status == "COMPLETED" for r in scored},
-                               outcome.metric, out / "accuracy_latency.png")  # fmt: skip
+                               outcome.metric, latency_device(), out / "accuracy_latency.png")  # fmt: skip
     caption = (
         f"Latency is measured once per architecture and input size (cached in `export/latency.json`); "
-        f"{len({round(ms, 3) for ms in latencies.values()})} distinct. Accuracy is the selection metric (val): "
-        "picking on test would spend the held-out split. `python -m rayjob.export <sweep> --fastest-within PP` "
-        "exports the fastest trial within PP points of the best."
+        f"{len(distinct)} distinct. Accuracy is the selection metric (val): picking on test would spend the "
+        "held-out split. `python -m rayjob.export <sweep> --fastest-within PP` exports the fastest trial within PP "
+        "points of the best."
     )
-    return [(f"{outcome.metric} against latency", "accuracy_latency.png", caption)]
+    return [(title, "accuracy_latency.png", caption)]
 
 
 def _importance_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
@@ -189,16 +241,20 @@ def parameter_importance(records: list[TrialRecord], cfg: Config) -> tuple[dict[
 
 
 def _best_trial_figures(outcome: SweepOutcome, out: Path) -> list[tuple[str, str, str]]:
+    """The best trial's own plots, copied next to the report and linked from it."""
     best = outcome.best
     if best is None:
         return []
+    titles = {"confusion_matrix.png": "confusion matrix of its EMA model on val",
+              "history.png": "loss and accuracy by epoch",
+              "samples.png": "validation images: its most confident mistakes, then others"}  # fmt: skip
+    figures = []
     for name in RUN_PLOT_FILES:
         source = out / trial_dir_name(best.trial_id) / name
         if source.is_file():
             shutil.copy(source, out / f"best_{name}")
-    if not (out / "best_confusion_matrix.png").is_file():
-        return []
-    return [(f"Best trial {best.trial_id}: confusion matrix of its EMA model on val", "best_confusion_matrix.png", "")]
+            figures.append((f"Best trial {best.trial_id}: {titles[name]}", f"best_{name}", ""))
+    return figures
 
 
 def _table(records: list[TrialRecord], outcome: SweepOutcome) -> str:

@@ -28,13 +28,37 @@ def write_epoch_data(trainer: Any, module: Any, folder: Path, history: list[dict
         return
     (folder / CHECKPOINT_HISTORY_FILE).write_text(json.dumps(history, indent=1))
     arrays: dict[str, Any] = {"confusion": confusion, "classes": np.array(module.classes)}
-    if module.val_samples is not None:
-        images, true, predicted = module.val_samples
+    samples = shown_samples(module.val_mistakes, module.val_samples, len(module.val_samples[0]) if
+                            module.val_samples is not None else 0)  # fmt: skip
+    if samples is not None:
+        images, true, predicted, confidence = samples
         mean = np.array(module.cfg.data.mean).reshape(1, 3, 1, 1)
         std = np.array(module.cfg.data.std).reshape(1, 3, 1, 1)
-        pixels = np.clip(images.float().numpy() * std + mean, 0, 1).transpose(0, 2, 3, 1)
-        arrays.update(images=(pixels * 255).round().astype(np.uint8), true=true.numpy(), predicted=predicted.numpy())
+        pixels = np.clip(images * std + mean, 0, 1).transpose(0, 2, 3, 1)
+        arrays.update(images=(pixels * 255).round().astype(np.uint8), true=true, predicted=predicted,
+                      confidence=confidence)  # fmt: skip
     np.savez_compressed(folder / PLOT_DATA_FILE, **arrays)
+
+
+def shown_samples(mistakes: Any, first: Any, count: int) -> tuple[np.ndarray, ...] | None:
+    """(images, true, predicted, confidence) of ``count`` validation images: the epoch's most confident mistakes
+    (highest confidence first), then the first images of val that are not among them."""
+    if first is None or count == 0:
+        return None
+    rows: list[tuple[np.ndarray, ...]] = []
+    seen: set[int] = set()
+    if mistakes is not None:
+        images, true, predicted, confidence, index, score = (t.detach().float().cpu().numpy() for t in mistakes)
+        for i in np.argsort(-score, kind="stable"):
+            if score[i] >= 0 and len(rows) < count:
+                rows.append((images[i], true[i], predicted[i], confidence[i]))
+                seen.add(int(index[i]))
+    images, true, predicted, confidence, index = (t.detach().float().cpu().numpy() for t in first)
+    for i in range(len(true)):
+        if int(index[i]) not in seen and len(rows) < count:
+            rows.append((images[i], true[i], predicted[i], confidence[i]))
+    stacked = [np.stack([row[k] for row in rows]) for k in range(4)]
+    return stacked[0], stacked[1].astype(np.int64), stacked[2].astype(np.int64), stacked[3]
 
 
 def render_run_plots(checkpoint_dir: Path, out_dir: Path | None = None) -> list[Path]:
@@ -56,7 +80,8 @@ def render_run_plots(checkpoint_dir: Path, out_dir: Path | None = None) -> list[
         if "images" in data:
             names_true = [classes[i] for i in data["true"]]
             names_pred = [classes[i] for i in data["predicted"]]
-            plots.sample_grid_png(data["images"] / 255.0, names_true, names_pred, samples_png)
+            confidence = data.get("confidence")  # plot data written by an older rayjob has none
+            plots.sample_grid_png(data["images"] / 255.0, names_true, names_pred, confidence, samples_png)
             written.append(samples_png)
     plots.history_png(history, history_png)
     written.append(history_png)

@@ -42,7 +42,7 @@ def print_summary(
     print(wrapped("best trial     ", f"{best.trial_id} (epoch {best.epochs}): {short_values(best.params)}"))
     comparison = base_comparison(outcome)
     if comparison:
-        print(f"vs base        {comparison}")
+        print(f"vs base (val)  {comparison}")
     for label, text in heldout.lines() if heldout else []:
         print(f"{label:15s}{text}")
     print(f"checkpoint     {best.checkpoint}", flush=True)
