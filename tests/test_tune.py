@@ -96,6 +96,9 @@ def test_tiny_sweep_runs_trials_reports_every_epoch_and_writes_results(
         assert (experiment / figure).stat().st_size > 1000, figure
         assert f"]({figure})" in report
     assert "Parameter importance" in report and "needs at least 5 finished trials" in report  # 3 trials: no plot
+    for linked in ("trials.csv", "trials.jsonl", "config.yaml", "optuna_journal.log", "export/model.onnx",
+                   "export/model.json", "best_confusion_matrix.png", "best_history.png", "best_samples.png"):
+        assert (experiment / linked).is_file() and f"]({linked})" in report, linked  # every file a user reads
 
     # Latency: one measurement per architecture; the fastest trial within PP points is exported on demand.
     latency = json.loads((experiment / "export" / "latency.json").read_text())["batch_1_ms"]

@@ -114,8 +114,8 @@ class Heldout:
         if pair is None:
             return ""
         low, high = pair.ci95
-        return (f"paired: SE {pair.se * 100:.2f} pp, 95% CI {low * 100:+.2f} to {high * 100:+.2f} pp; "
-                f"{pair.b} images only the pick got right, {pair.c} only the base")  # fmt: skip
+        return (f"paired SE {pair.se * 100:.2f} pp, 95% CI {low * 100:+.2f} to {high * 100:+.2f} pp; "
+                f"only one right: pick {pair.b}, base {pair.c}")  # fmt: skip
 
     def lines(self) -> list[tuple[str, str]]:
         """(label, text) rows for the summary: each accuracy with its SE, then the verdict."""

@@ -82,9 +82,12 @@ def sample_grid_png(
     n, height, width = images.shape[:3]
     cols = min(8, n)
     rows = math.ceil(n / cols)
-    gap_x, gap_y = max(1, width // 8), max(1, height // 2)  # between cells; above each, room for its title
+    gap_x = max(1, width // 8)  # between cells
+    gap_y = math.ceil(18 * (width + gap_x) / 170)  # above each cell, ~18 px of the drawn figure for its label
     mosaic = np.ones((rows * (height + gap_y), cols * (width + gap_x), 3))
-    fig, ax = plt.subplots(figsize=(1.7 * cols, 1.9 * rows + 0.4))
+    width_in = 1.7 * cols
+    height_in = width_in * mosaic.shape[0] / mosaic.shape[1] + 0.35  # the mosaic's own aspect, and the title
+    fig, ax = plt.subplots(figsize=(width_in, height_in))
     for i, (image, t, p) in enumerate(zip(images, true, predicted, strict=False)):
         row, col = divmod(i, cols)
         y, x = row * (height + gap_y) + gap_y, col * (width + gap_x)
@@ -97,8 +100,9 @@ def sample_grid_png(
     ax.axis("off")
     wrong = sum(t != p for t, p in zip(true, predicted, strict=False))
     title = "validation images, true -> predicted (confidence)"
-    ax.set_title(f"{title}: {wrong} wrong (x), most confident mistakes first" if wrong else title, fontsize=10)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.4 / (1.9 * rows + 0.4))
+    fig.suptitle(f"{title}: {wrong} wrong (x), most confident mistakes first" if wrong else title, fontsize=10,
+                 y=1 - 0.05 / height_in, va="top")  # fmt: skip
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 0.35 / height_in)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -52,9 +52,9 @@ def write_report(
         for role, acc in (("the pick", heldout.pick), ("the base config", heldout.base)):
             if acc is not None and (role == "the pick" or acc.trial_id != heldout.pick.trial_id):
                 lines.append(f"| `{acc.trial_id}` | {role} | {acc.top1:.4f} | {acc.se:.4f} | {acc.images} |")
-        lines += ["", f"The pick: {heldout.verdict()}. Both were scored on the same images, so the difference is "
-                  f"judged paired: {heldout.figures() or 'no base to compare'}. A difference with McNemar's "
-                  f"p of 0.05 or more is within noise."]
+        paired = f" Both were scored on the same images: {heldout.figures()}." if heldout.figures() else ""
+        lines += ["", f"The pick: {heldout.verdict()}.{paired} A difference with McNemar's p of 0.05 or more "
+                  "is within noise."]  # fmt: skip
     if export_note:
         lines += ["", export_note]
     shown = ranked[:TOP_TRIALS]
@@ -64,9 +64,28 @@ def write_report(
     for title, file, caption in figures:
         image = ["", f"![{title}]({file})"] if file else []
         lines += ["", f"## {title}", *image] + (["", caption] if caption else [])
+    lines += ["", "## Files", "", *files_section(outcome, out)]
     report = out / REPORT_FILE
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+def files_section(outcome: SweepOutcome, out: Path) -> list[str]:
+    """A linked line for each file of the sweep a user reads, of those written (the report's own PNGs are above)."""
+    from rayjob.layout import CONFIG_FILE, LATENCY_FILE, STUDY_FILE, TRIALS_CSV, TRIALS_JSONL, export_paths
+    from rayjob.storage import exists, join
+
+    onnx, sidecar = (path.rsplit("/", 1)[-1] for path in export_paths(outcome.experiment))
+    files = [(TRIALS_CSV, "every trial: status, values, metric, compute"), (TRIALS_JSONL, "the same, typed"),
+             (CONFIG_FILE, "the sweep's resolved config"),
+             (STUDY_FILE, "the Optuna study: `optuna-dashboard optuna_journal.log`"),
+             (f"export/{onnx}", "the best trial's EMA model"),
+             (f"export/{sidecar}", "its labels, preprocessing, checks"),
+             (LATENCY_FILE, "onnxruntime latency per architecture")]  # fmt: skip
+    written = [(name, what) for name, what in files if (out / name).is_file() or exists(join(outcome.experiment, name))]
+    lines = [f"- [`{name}`]({name}): {what}" for name, what in written]
+    return [*lines, "- `trial-<id>/`: each trial's results and plots (`confusion_matrix.png`, `history.png`, "
+            "`samples.png`)"]  # fmt: skip
 
 
 def summary_sentence(outcome: SweepOutcome) -> str:

@@ -41,8 +41,8 @@ def write_epoch_data(trainer: Any, module: Any, folder: Path, history: list[dict
 
 
 def shown_samples(mistakes: Any, first: Any, count: int) -> tuple[np.ndarray, ...] | None:
-    """(images, true, predicted, confidence) of ``count`` validation images: the epoch's most confident mistakes
-    (highest confidence first), then the first images of val that are not among them."""
+    """(images, true, predicted, confidence) of ``count`` validation images: up to half of them the epoch's most
+    confident mistakes (highest confidence first), then the first images of val that are not among them."""
     if first is None or count == 0:
         return None
     rows: list[tuple[np.ndarray, ...]] = []
@@ -50,7 +50,7 @@ def shown_samples(mistakes: Any, first: Any, count: int) -> tuple[np.ndarray, ..
     if mistakes is not None:
         images, true, predicted, confidence, index, score = (t.detach().float().cpu().numpy() for t in mistakes)
         for i in np.argsort(-score, kind="stable"):
-            if score[i] >= 0 and len(rows) < count:
+            if score[i] >= 0 and len(rows) < count // 2:
                 rows.append((images[i], true[i], predicted[i], confidence[i]))
                 seen.add(int(index[i]))
     images, true, predicted, confidence, index = (t.detach().float().cpu().numpy() for t in first)
