@@ -17,9 +17,10 @@ from typing import Any
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
 from rayjob.config import Config
+from rayjob.console import warn
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
-from rayjob.preflight import check_config_and_data
+from rayjob.preflight import check_config_and_data, short_run_warning
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
 from rayjob.storage import is_uri
 
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     quiet_libraries()
     cfg = resolve_paths(cfg)
-    check_config_and_data(cfg)
+    warning = short_run_warning(cfg, check_config_and_data(cfg))
+    if warning:
+        warn(warning)
     started = time.perf_counter()
     result = run_in_process(cfg) if cfg.scaling.num_workers == 0 else run_on_ray_train(cfg)
     return print_result(cfg, result, time.perf_counter() - started)

@@ -16,8 +16,9 @@ import argparse
 import time
 
 from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
+from rayjob.console import warn
 from rayjob.errors import ConfigError
-from rayjob.preflight import check_config_and_data
+from rayjob.preflight import check_config_and_data, short_run_warning
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import check_space
 
@@ -85,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             check_config_and_data(cfg)  # the epoch is measured on the config's data
         print_plan(cfg, args.epoch_seconds)
         return 0
-    check_config_and_data(cfg)
+    warning = short_run_warning(cfg, check_config_and_data(cfg))  # the base config's; each trial's may differ
+    if warning:
+        warn(warning)
     if args.extend is not None:
         if args.resume:
             raise ConfigError("--extend and --resume do not go together: --extend N continues an interrupted extension")

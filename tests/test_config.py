@@ -91,3 +91,20 @@ def test_on_and_off_are_words_for_word_settings_and_still_booleans_for_boolean_o
     cfg = load_config(file, ["trainer.deterministic=yes"])
     assert cfg.run.wandb == "off" and cfg.ema.enabled is False and cfg.data.augment.hflip is True
     assert cfg.trainer.deterministic is True
+
+
+def test_a_run_too_short_to_learn_is_warned_about_with_the_fix() -> None:
+    from rayjob.data.files import DatasetIndex, Split
+    from rayjob.preflight import optimizer_steps, short_run_warning
+
+    cfg = Config.from_dict({"data": {"batch_size": 32}, "trainer": {"max_epochs": 6}})
+    assert optimizer_steps(cfg, 110) == 18  # 3 full batches (drop_last) x 6 epochs: the face folder
+    assert optimizer_steps(cfg, 2000) == 372  # the quickstart: 62 x 6
+    assert optimizer_steps(cfg.with_values({"trainer.limit_train_batches": 0.25}), 2000) == 90
+    assert optimizer_steps(cfg.with_values({"trainer.accumulate_grad_batches": 2}), 2000) == 186
+    assert optimizer_steps(cfg.with_values({"scaling.num_workers": 2}), 2000) == 186  # each worker, half the data
+    index = DatasetIndex(root=None, classes=["a", "b"], splits={"train": Split("train", [("x", 0)] * 110)})
+    warning = short_run_warning(cfg, index)
+    assert warning is not None and "only 18 optimizer steps" in warning and "raise trainer.max_epochs" in warning
+    assert warning.startswith("6 epochs of 110 training images in batches of 32")
+    assert short_run_warning(cfg.with_values({"trainer.max_epochs": 40}), index) is None  # 120 steps

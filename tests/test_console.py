@@ -51,9 +51,12 @@ def test_sweep_log_is_short_narrow_plain_and_ends_with_the_metric(
     assert max(len(line) for line in lines) <= 120, max(lines, key=len)
     assert not ANSI.search(log.read_text()) and "\r" not in log.read_text()
     assert re.fullmatch(r"val/acc_top1 \d\.\d{4}", lines[-1])
-    assert lines[0].startswith("sweep tiny: 10 trials x up to 3 epochs")
+    # 24 images in batches of 8 for 3 epochs: the run is too short to learn, and the log says so before it starts
+    assert lines[0].startswith("warning: 3 epochs of 24 training images in batches of 8 make only 9 optimizer steps")
+    header = next(i for i, line in enumerate(lines) if line.startswith("sweep tiny: 10 trials x up to 3 epochs"))
+    assert all(line.startswith(("warning: ", "         ")) for line in lines[:header])
     # In-process trials: the local Ray runs no dashboard (its CPU would be the trials'), and the header says so.
-    assert any(line.startswith("  ray      local, no dashboard") for line in lines[:8]), lines[:8]
+    assert any(line.startswith("  ray      local, no dashboard") for line in lines[header : header + 8]), lines[:12]
     assert list(Path(ray_tmpdir).rglob("raylet.out")) and not list(Path(ray_tmpdir).rglob("dashboard_StateHead.log"))
     started = [line for line in lines if " started" in line]
     assert len(started) == 10 and sum("(base config)" in line for line in started) == 1
