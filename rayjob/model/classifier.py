@@ -43,6 +43,7 @@ class Classifier(L.LightningModule):
         self.val_samples: tuple[torch.Tensor, ...] | None = None
         self.val_mistakes: tuple[torch.Tensor, ...] | None = None  # and their score (confidence; -1 when right)
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
+        self.train_loss_sum, self.train_images = torch.zeros(()), 0  # this epoch's, on the training device
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.cfg.model.channels_last:
@@ -57,11 +58,16 @@ class Classifier(L.LightningModule):
         if self.mix is not None:
             images, targets = self.mix(images, labels)  # soft labels: cross-entropy takes probabilities
         loss = self.criterion(self(images), targets)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labels))
+        # Summed on the device and logged once an epoch: Lightning's self.log per step was most of rayjob's host
+        # time per step over a plain loop (benchmarks/step_overhead.py).
+        self.train_loss_sum += loss.detach() * len(labels)
+        self.train_images += len(labels)
         return loss
 
     def on_train_epoch_start(self) -> None:
         self.train_label_counts.zero_()
+        self.train_loss_sum = torch.zeros((), device=self.device)
+        self.train_images = 0
 
     def on_validation_epoch_start(self) -> None:
         self.val_confusion.reset()
@@ -79,6 +85,8 @@ class Classifier(L.LightningModule):
         self.val_mistakes = tuple(t[top] for t in kept)
 
     def on_train_epoch_end(self) -> None:
+        """The epoch's mean training loss (over images, averaged over workers) and its last learning rate."""
+        self.log("train/loss", self.train_loss_sum / max(1, self.train_images), sync_dist=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], sync_dist=True)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:  # noqa: E501

@@ -21,17 +21,18 @@ class WarmupEmaUpdate:
         self.decay = decay
         self.warmup = warmup
 
-    def decay_at(self, num_averaged: int) -> float:
-        """Decay of the update that follows ``num_averaged`` earlier updates."""
+    def decay_at(self, num_averaged: torch.Tensor) -> torch.Tensor:
+        """Decay of the update that follows ``num_averaged`` earlier updates, computed where the count lives:
+        reading it on the host (``int(num_averaged)``) would make every step wait for the GPU."""
         if not self.warmup:
-            return self.decay
-        return min(self.decay, (1.0 + num_averaged) / (10.0 + num_averaged))
+            return torch.full((), self.decay, device=num_averaged.device)
+        return torch.clamp((1.0 + num_averaged) / (10.0 + num_averaged), max=self.decay)
 
     @torch.no_grad()
     def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        decay = self.decay_at(int(num_averaged))
         if torch.is_floating_point(averaged[0]) or torch.is_complex(averaged[0]):
-            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+            weight = (1.0 - self.decay_at(num_averaged)).to(averaged[0].dtype)
+            torch._foreach_lerp_(averaged, current, [weight] * len(averaged))
         else:  # integer buffers such as BatchNorm's num_batches_tracked: a count, not a weight
             for avg, cur in zip(averaged, current, strict=True):
                 avg.copy_(cur)
