@@ -81,7 +81,6 @@ def quiet_libraries(ray_info: bool = True) -> None:
 
     Called by drivers and again inside training processes, after Lightning has set up its loggers.
     """
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if not sys.stdout.isatty():  # log files and `ray job logs`: no color codes (read when Ray is imported)
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

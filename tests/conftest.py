@@ -14,8 +14,6 @@ from helpers import make_image_folder
 from rayjob.config import Config
 from rayjob.data.digits import ensure_digits
 
-os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-
 
 @pytest.fixture
 def tiny_root(tmp_path: Path) -> Path:

@@ -155,3 +155,14 @@ def test_every_help_fits_100_columns_and_shows_a_whole_example(
     assert max(len(line) for line in lines) <= 100
     examples = [line.strip() for line in lines if line.strip().startswith(f"python -m rayjob.{cli} ")]
     assert examples and all(len(example.split()) >= 4 for example in examples)  # whole commands, unbroken
+
+
+def test_ray_train_v1_is_refused_in_one_line_where_ray_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rayjob.errors import RayjobError
+    from rayjob.training.launch import check_train_v2, init_ray
+
+    monkeypatch.setenv("RAY_TRAIN_V2_ENABLED", "0")
+    with pytest.raises(RayjobError, match="rayjob needs it .*: unset RAY_TRAIN_V2_ENABLED"):
+        init_ray()  # before anything of Ray starts
+    monkeypatch.setenv("RAY_TRAIN_V2_ENABLED", "1")
+    check_train_v2()

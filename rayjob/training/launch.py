@@ -49,6 +49,7 @@ def init_ray(
 
     import ray
 
+    check_train_v2()
     if ray.is_initialized():
         return RayStarted(local=False, dashboard=None)
     _CONNECTED_HERE.append(True)
@@ -69,6 +70,14 @@ def init_ray(
         filter_forwarded_logs(hide_ray_notices)  # Ray's SIGTERM of a process it ends is not the trial's error
     url = context.dashboard_url or None
     return RayStarted(not on_remote_cluster(), url if not url or "://" in url else f"http://{url}")
+
+
+def check_train_v2() -> None:
+    """rayjob is written for Ray Train V2 (TorchTrainer inside Tune function trials), Ray's default since 2.51;
+    the V1 API that ``RAY_TRAIN_V2_ENABLED=0`` brings back is refused here, where Ray starts, in one line."""
+    if os.environ.get("RAY_TRAIN_V2_ENABLED", "1").strip().lower() in ("0", "false", "no", "off"):
+        raise RayjobError("RAY_TRAIN_V2_ENABLED=0 turns Ray Train V2 off, and rayjob needs it (Ray's default since "
+                          "2.51): unset RAY_TRAIN_V2_ENABLED")  # fmt: skip
 
 
 def dashboard_wanted(cfg: Config) -> bool:
