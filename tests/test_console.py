@@ -187,3 +187,20 @@ for message in [
     assert done.returncode == 0, done.stderr
     shown = [line for line in done.stderr.splitlines() if "Warning" in line]
     assert len(shown) == 1 and "a warning nobody filtered" in shown[0]
+
+
+def test_tunes_temp_file_race_is_one_line_and_other_errors_are_untouched() -> None:
+    import logging
+
+    from rayjob.sweep.tune_logs import TempFileRaceFilter
+
+    def record(error: Exception) -> logging.LogRecord:
+        return logging.LogRecord("ray.tune.execution.experiment_state", logging.ERROR, "x.py", 1,
+                                 "Saving experiment state to storage at '%s' failed with exception: ", ("/r",),
+                                 (type(error), error, None))  # fmt: skip
+
+    race = record(FileNotFoundError("[Errno 2] Failed to open local file '/t/driver_artifacts/.0b-tmp-searcher-state'"))
+    assert TempFileRaceFilter().filter(race) and race.levelno == logging.WARNING and race.exc_info is None
+    assert len(race.getMessage()) < 100 and "next save" in race.getMessage()
+    other = record(PermissionError("denied"))
+    assert TempFileRaceFilter().filter(other) and other.levelno == logging.ERROR and other.exc_info is not None

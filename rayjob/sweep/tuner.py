@@ -39,6 +39,7 @@ from rayjob.sweep.extend import Extension
 from rayjob.sweep.results import TrialRecord
 from rayjob.sweep.schedule import grace_period
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
+from rayjob.sweep.tune_logs import tell_temp_file_races_in_one_line
 from rayjob.sweep.warm_start import WarmStart
 
 
@@ -135,6 +136,7 @@ def silence_tune_output() -> None:
     """With ``verbose=0`` and Ray's old output engine Tune prints no tables or boxes: rayjob's console reports.
     Read by Ray when the Tuner runs, so it is set before ``fit``."""
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    tell_temp_file_races_in_one_line()
 
 
 def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
