@@ -14,7 +14,13 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
+def wrapped(label: str, text: str) -> str:
+    """``label`` + ``text`` in lines of at most WIDTH columns, continuation lines indented under the text
+    (a single word longer than that, such as a path, stays whole)."""
+    return textwrap.fill(text, WIDTH, initial_indent=label, subsequent_indent=" " * len(label),
+                         break_long_words=False, break_on_hyphens=False)  # fmt: skip
+
+
 def warn(text: str) -> None:
-    """``warning: text``, wrapped to WIDTH columns, continuation lines indented."""
-    say(textwrap.fill(text, WIDTH, initial_indent="warning: ", subsequent_indent="         ",
-                      break_long_words=False, break_on_hyphens=False))  # fmt: skip
+    """``warning: text``, wrapped to WIDTH columns."""
+    say(wrapped("warning: ", text))

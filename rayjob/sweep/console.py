@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 
 from rayjob.config import Config
+from rayjob.console import WIDTH, wrapped
 from rayjob.data.digits import DESCRIPTIONS
 from rayjob.ranking import best as ranking_best
 from rayjob.sweep import budget
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from rayjob.training.launch import RayStarted
 
 PROGRESS_EVERY_S = 30.0
-WIDTH = 100
 
 
 def short_values(values: dict[str, Any]) -> str:
@@ -39,13 +39,6 @@ def short_values(values: dict[str, Any]) -> str:
         text = f"{value:.3g}" if isinstance(value, float) else str(value)
         parts.append(f"{key.rsplit('.', 1)[-1]}={text}")
     return " ".join(parts)
-
-
-def wrapped(label: str, text: str) -> str:
-    """``label`` + ``text`` in lines of at most WIDTH columns, continuation lines indented under the text
-    (a single word longer than that, such as a path, stays whole)."""
-    return textwrap.fill(text, WIDTH, initial_indent=label, subsequent_indent=" " * len(label),
-                         break_long_words=False, break_on_hyphens=False)  # fmt: skip
 
 
 def metric_text(value: Any) -> str:

@@ -35,8 +35,7 @@ class DivergenceGuard(L.Callback):
         bad = ~torch.isfinite(loss.detach()).all()
         if self._first_bad is None:
             self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
-        step = torch.full((), trainer.global_step, dtype=torch.long, device=loss.device)
-        self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
+        self._first_bad = torch.where(bad & (self._first_bad < 0), trainer.global_step, self._first_bad)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Once an epoch: the epoch still ends and is reported, marked diverged, and then the run stops."""
