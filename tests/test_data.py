@@ -119,6 +119,21 @@ def test_camera_digits_are_split_by_original_with_a_large_test_split(tmp_path: P
     assert data.classes == [str(d) for d in range(10)] and data.class_counts("val") == [40] * 10
 
 
+def test_camera_shapes_are_ten_symbol_classes_written_once_with_every_image_its_own_draw(tmp_path: Path) -> None:
+    """The second embedded task: ten classes, 100/40/100 images each, no two images alike, and the same
+    pixels on every machine (a fixed seed: recorded curves stay valid)."""
+    from rayjob.data.digits import ensure_embedded
+
+    root = ensure_embedded("camera-shapes", tmp_path)
+    data = ImageDataModule(DataConfig(embedded="camera-shapes"), root)
+    assert len(data.classes) == 10 and "cross" in data.classes and "plus" in data.classes
+    assert data.class_counts("train") == [100] * 10 and data.class_counts("val") == [40] * 10
+    files = sorted(root.rglob("*.png"))
+    assert len(files) == 2400 and len({f.read_bytes() for f in files}) == 2400
+    again = ensure_embedded("camera-shapes", tmp_path / "again")
+    assert (again / "test" / "star" / "0007.png").read_bytes() == (root / "test" / "star" / "0007.png").read_bytes()
+
+
 def test_none_preset_is_exactly_the_evaluation_transform() -> None:
     image = structured_image()
     reference = eval_transform(DataConfig(image_size=24))(image)

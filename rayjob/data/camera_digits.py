@@ -14,15 +14,15 @@ ImageFolder under ``<cache_dir>/camera-digits-v1`` and read back by the same loa
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+
+from rayjob.data.camera import SIZE, photographed, to_uint8
 
 DATASET_NAME = "camera-digits-v1"
-SIZE = 32  # pixels of each crop
 TRAIN_ORIGINALS = 25  # per class
 VAL_ORIGINALS = 40  # per class; the rest of each class (109-118) goes to test: 1,147 test images
 TRAIN_DRAWS = 8  # renderings of each training original
@@ -61,23 +61,12 @@ def render(glyph: np.ndarray, neighbour: np.ndarray, rng: np.random.Generator) -
         side = rng.choice([-1.0, 1.0])
         shift = (side * rng.uniform(19, 25), 0.0)
         ink = np.maximum(ink, _placed(neighbour, rng, scale=rng.uniform(0.7, 1.1), shift=shift))
-    paper, colour = _colours(rng)
-    gradient = np.linspace(-1, 1, SIZE)[None, :, None] * rng.uniform(-0.25, 0.25, size=3)
-    image = paper + gradient + ink[..., None] * (colour - paper)
-    pil = Image.fromarray(_to_uint8(image))
-    pil = pil.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.0, 1.1)))
-    if rng.random() < 0.6:  # a lower-resolution camera, upscaled again
-        small = int(rng.integers(13, 24))
-        pil = pil.resize((small, small), Image.BILINEAR).resize((SIZE, SIZE), Image.BILINEAR)
-    noisy = np.asarray(pil, dtype=np.float64) / 255.0 + rng.normal(0.0, rng.uniform(0.0, 0.08), size=(SIZE, SIZE, 3))
-    buffer = io.BytesIO()
-    Image.fromarray(_to_uint8(noisy)).save(buffer, format="JPEG", quality=int(rng.integers(20, 85)))
-    return np.asarray(Image.open(buffer).convert("RGB"))
+    return photographed(ink, rng)
 
 
 def _placed(glyph: np.ndarray, rng: np.random.Generator, scale: float, shift: Any) -> np.ndarray:
     """``glyph`` upscaled, rotated, sheared, scaled and shifted onto a SIZE x SIZE canvas (ink in [0, 1])."""
-    big = Image.fromarray(_to_uint8(glyph)).resize((24, 24), Image.BICUBIC)
+    big = Image.fromarray(to_uint8(glyph)).resize((24, 24), Image.BICUBIC)
     canvas = Image.new("L", (SIZE, SIZE))
     canvas.paste(big, (4, 4))
     angle = np.deg2rad(rng.uniform(-18, 18))
@@ -89,18 +78,3 @@ def _placed(glyph: np.ndarray, rng: np.random.Generator, scale: float, shift: An
     offset = centre - inverse @ (centre + np.asarray(shift))
     coeffs = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
     return np.asarray(canvas.transform((SIZE, SIZE), Image.AFFINE, coeffs, Image.BILINEAR), dtype=np.float64) / 255.0
-
-
-def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Paper and ink colours with a contrast between 0.35 and 0.85; a third of crops are light on dark."""
-    paper = rng.uniform(0.35, 1.0, size=3)
-    contrast = rng.uniform(0.35, 0.85)
-    tint = rng.uniform(-0.15, 0.15, size=3)
-    colour = np.clip(paper - contrast + tint, 0.0, 1.0)
-    if rng.random() < 1 / 3:
-        paper, colour = colour, paper
-    return paper[None, None, :], colour[None, None, :]
-
-
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return (np.clip(values, 0.0, 1.0) * 255.0).round().astype(np.uint8)

@@ -1,11 +1,14 @@
-"""The embedded datasets: made from scikit-learn's bundled digits, written once as an ImageFolder.
+"""The embedded datasets: generated offline from installed packages, written once as an ImageFolder.
 
-Nothing is downloaded: 1,797 real 8x8 grayscale images of 10 classes ship inside scikit-learn. With
+Nothing is downloaded (scikit-learn ships 1,797 real 8x8 digits; PIL draws the shapes). With
 ``data.root: null``, ``data.embedded`` picks what is written under ``<cache_dir>/<name>/{train,val,test}/``,
 then read by the same ImageFolder code as any user dataset:
 
 - ``camera-digits`` (the default): the digits as camera crops, few originals to learn from, a 1,147-image
   test split (``rayjob.data.camera_digits``). Settings matter here: the quickstart's sweep has something to find.
+- ``camera-shapes``: ten small printed symbols (disc, ring, square, frame, diamond, triangle, plus, cross, star,
+  hexagon) photographed by the same camera (``rayjob.data.camera_shapes``): a task of another character, so
+  the search's settings are not tuned to digits alone. Made from PIL drawing, nothing from scikit-learn.
 - ``digits``: the plain 8x8 digits, split 70/15/15 per class. Every reasonable config saturates it (val 1.0);
   fast tests use it.
 """
@@ -23,6 +26,8 @@ from PIL import Image
 
 from rayjob.data.camera_digits import DATASET_NAME as CAMERA_DIGITS
 from rayjob.data.camera_digits import write_camera_digits
+from rayjob.data.camera_shapes import DATASET_NAME as CAMERA_SHAPES
+from rayjob.data.camera_shapes import write_camera_shapes
 
 PLAIN_DIGITS = "digits-v1"
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -57,10 +62,12 @@ def _write_plain_digits(root: Path) -> None:
 # data.embedded -> (folder name, versioned: a change of content gets a new name; writer)
 EMBEDDED: dict[str, tuple[str, Callable[[Path], None]]] = {
     "camera-digits": (CAMERA_DIGITS, write_camera_digits),
+    "camera-shapes": (CAMERA_SHAPES, write_camera_shapes),
     "digits": (PLAIN_DIGITS, _write_plain_digits),
 }
 DESCRIPTIONS = {
     "camera-digits": "embedded camera-digits (scikit-learn digits as camera crops)",
+    "camera-shapes": "embedded camera-shapes (ten printed symbols as camera crops)",
     "digits": "embedded digits (scikit-learn)",
 }
 
