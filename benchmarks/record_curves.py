@@ -1,6 +1,8 @@
 """Record the learning curves of every point of the quickstart space, under 2 training seeds.
 
     python benchmarks/record_curves.py      # rewrites benchmarks/curves_quickstart.json (~40 min on 2 cores)
+    python benchmarks/record_curves.py --task camera-shapes          # another embedded task: curves_camera-shapes.json
+    python benchmarks/record_curves.py --seeds 2 3 --spread 16 --add # 2 more seeds of 16 points across the ranking
 
 It runs the real sweep (`python -m rayjob.tune --config configs/quickstart.yaml`) with every grid point of
 the quickstart's space (all `choice`) x each seed handed in as `points_to_evaluate`, FIFO (no early stopping),
@@ -8,6 +10,8 @@ no base trial and `trainer.test_curve: true`, so each point trains all `trainer.
 sweep trial does, and its test split is evaluated after every epoch too (nothing selects on it here). The JSON
 keeps, per point and seed, val top-1, val loss and test top-1 at every epoch: what the replay
 (`rayjob.sweep.replay`, `benchmarks/search_quality.py --replay`, `tests/test_search_replay.py`) draws from.
+With `--add` the new runs join the task's file (its points' seed lists grow): the points recorded under more
+seeds give the replay its measure of run-to-run noise (`rayjob.sweep.replay.noise_pool`).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from rayjob.layout import trial_dir_name
 from rayjob.sweep.results import read_records
 from rayjob.sweep.space import parse_spec
 
-CURVES_FILE = Path(__file__).with_name("curves_quickstart.json")
 CONFIG = ROOT / "configs" / "quickstart.yaml"
+DEFAULT_TASK = "camera-digits"  # the quickstart's own
 SEEDS = (0, 1)
 SIGNALS = ("val/acc_top1", "val/loss", "test/acc_top1")  # recorded per epoch, under these names in the JSON
 NAMES = {"val/acc_top1": "val_acc", "val/loss": "val_loss", "test/acc_top1": "test_acc"}
@@ -53,12 +57,27 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
-def record(limit: int | None = None) -> dict:
+def curves_file(task: str) -> Path:
+    """Where a task's curves live (the quickstart's task keeps its first name)."""
+    name = "quickstart" if task == DEFAULT_TASK else task
+    return Path(__file__).with_name(f"curves_{name}.json")
+
+
+def spread(recorded: dict, count: int) -> list[dict[str, Any]]:
+    """``count`` recorded points evenly across the ranking of their mean final test top-1 (good and bad alike)."""
+    ranked = sorted(recorded["configs"], key=lambda c: sum(s["test_acc"][-1] for s in c["seeds"]) / len(c["seeds"]))
+    step = (len(ranked) - 1) / max(1, count - 1)
+    return [ranked[round(i * step)]["params"] for i in range(min(count, len(ranked)))]
+
+
+def record(task: str, seeds: list[int], chosen: list[dict[str, Any]] | None, limit: int | None = None) -> dict:
     grid = quickstart_grid()
-    points = [{**p, "trainer.seed": seed} for seed in SEEDS for p in grid_points(grid)[:limit]]
+    chosen = chosen if chosen is not None else grid_points(grid)[:limit]
+    points = [{**p, "trainer.seed": seed} for seed in seeds for p in chosen]
     with tempfile.TemporaryDirectory(prefix="rayjob-curves-") as tmp:
         overrides = {
-            "search.space": {**{k: {"choice": v} for k, v in grid.items()}, "trainer.seed": {"choice": list(SEEDS)}},
+            "search.space": {**{k: {"choice": v} for k, v in grid.items()}, "trainer.seed": {"choice": list(seeds)}},
+            "data.embedded": task,
             "search.points_to_evaluate": points,
             "search.num_samples": len(points),
             "search.scheduler": "fifo",
@@ -90,14 +109,14 @@ def record(limit: int | None = None) -> dict:
     configs = sorted(by_point.values(), key=lambda c: json.dumps(sorted(c["params"].items())))
     for c in configs:
         c["seeds"].sort(key=lambda s: s["seed"])
-    cfg = load_config(CONFIG)
+    cfg = load_config(CONFIG, [f"data.embedded={task}"])
     return {
         "how": __doc__.strip().splitlines()[0],
-        "task": f"{cfg.data.embedded} (rayjob.data.digits), image_size {cfg.data.image_size}",
+        "task": f"{task} (rayjob.data.digits), image_size {cfg.data.image_size}",
         "config": str(CONFIG.relative_to(ROOT)),
         "grid": grid,
         "max_epochs": cfg.trainer.max_epochs,
-        "test_images": test_images(),
+        "test_images": test_images(task),
         "wall_s": round(wall, 1),
         "configs": configs,
     }
@@ -110,11 +129,22 @@ def epoch_signals(trial_folder: Path) -> dict[str, list[float]]:
     return {NAMES[s]: [round(float(row[s]), 6) for row in rows] for s in SIGNALS}
 
 
-def test_images() -> int:
+def test_images(task: str) -> int:
     from rayjob.data.files import scan_dataset
     from rayjob.data.sources import resolve_root
 
-    return len(scan_dataset(resolve_root(load_config(CONFIG).data)).splits["test"].samples)
+    return len(scan_dataset(resolve_root(load_config(CONFIG, [f"data.embedded={task}"]).data)).splits["test"].samples)
+
+
+def merged(old: dict, new: dict) -> dict:
+    """``old`` with ``new``'s runs added to their points (a seed recorded again replaces the old run)."""
+    by_key = {json.dumps(sorted(c["params"].items())): c for c in old["configs"]}
+    for c in new["configs"]:
+        entry = by_key[json.dumps(sorted(c["params"].items()))]
+        fresh = {s["seed"] for s in c["seeds"]}
+        entry["seeds"] = sorted([s for s in entry["seeds"] if s["seed"] not in fresh] + c["seeds"],
+                                key=lambda s: s["seed"])  # fmt: skip
+    return {**old, "wall_s": round(old["wall_s"] + new["wall_s"], 1)}
 
 
 def flow_yaml(value: object) -> str:
@@ -124,14 +154,24 @@ def flow_yaml(value: object) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--task", default=DEFAULT_TASK, help=f"the embedded dataset (default {DEFAULT_TASK})")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="trainer.seed values (default 0 1)")
+    parser.add_argument("--spread", type=int, help="only N points spread across the task's recorded ranking")
+    parser.add_argument("--add", action="store_true", help="add the runs to the task's file instead of rewriting it")
     parser.add_argument("--limit", type=int, help="only the first N grid points (a smoke run)")
-    parser.add_argument("--out", type=Path, default=CURVES_FILE, help=f"where to write (default {CURVES_FILE.name})")
+    parser.add_argument("--out", type=Path, help="where to write (default benchmarks/curves_<task>.json)")
     args = parser.parse_args()
-    curves = record(args.limit)
-    args.out.write_text(json.dumps(curves, indent=None, separators=(",", ":")) + "\n")
-    runs = sum(len(c["seeds"]) for c in curves["configs"])
-    print(f"{len(curves['configs'])} points x {len(SEEDS)} seeds ({runs} runs) in {curves['wall_s']:.0f} s")
-    print(f"written to {args.out}")
+    out = args.out or curves_file(args.task)
+    old = json.loads(out.read_text()) if (args.add or args.spread) and out.is_file() else None
+    if (args.add or args.spread) and old is None:
+        raise SystemExit(f"--add and --spread need the task's recorded curves: {out} is missing")
+    chosen = spread(old, args.spread) if args.spread else None
+    curves = record(args.task, args.seeds, chosen, args.limit)
+    runs, wall = sum(len(c["seeds"]) for c in curves["configs"]), curves["wall_s"]
+    if args.add:
+        curves = merged(old, curves)
+    out.write_text(json.dumps(curves, indent=None, separators=(",", ":")) + "\n")
+    print(f"{runs} runs recorded in {wall:.0f} s; written to {out}")
     return 0
 
 

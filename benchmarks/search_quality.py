@@ -1,23 +1,29 @@
 """What the sweep's pick scores on held-out test data, against the base config and peer recipes at equal compute.
 
-    python benchmarks/search_quality.py --replay --seeds 20   # recorded curves, real searchers/schedulers (minutes)
-    python benchmarks/search_quality.py --seeds 3             # real quickstart sweeps (about 4 min each)
-    python benchmarks/search_quality.py --replay --seeds 20 search.reduction_factor=3   # compare a setting
+    python benchmarks/search_quality.py --replay --seeds 20   # every recorded task, real searchers/schedulers (minutes)
+    python benchmarks/search_quality.py --seeds 6             # real quickstart sweeps (about 3 min each)
+    python benchmarks/search_quality.py --seeds 6 --task camera-shapes   # real sweeps on another embedded task
+    python benchmarks/search_quality.py --replay --seeds 20 --quick search.reduction_factor=3   # a setting, no peers
 
-Replay (``rayjob.sweep.replay``): every trial reports a recorded run of its point (one of 2 training seeds,
-drawn per sweep), through the real Tuner, OptunaSearch and scheduler; the pick is made by the real rule on
-val and judged by its recorded test top-1 (``benchmarks/curves_quickstart.json``, 1,147 test images).
+Replay (``rayjob.sweep.replay``): every trial reports a run of its point drawn with the run-to-run noise
+measured on that task, through the real Tuner, searcher and scheduler; the pick is made by the real rule on
+val and judged by its test top-1. One block per recorded task (``benchmarks/curves_*.json``), then the worst.
 Methods, each sweep seed 0..N-1, all at the epoch budget rayjob used in that seed:
 - rayjob: the quickstart's TPE + rayjob's ASHA (``RungScheduler``), its base config as trial 1;
 - random + FIFO, TPE + FIFO: budget // max_epochs trials, each run to the end;
 - random + Ray's stock ``ASHAScheduler`` (same rungs), trials in start order until the budget is spent;
 - Optuna alone: ``TPESampler`` + ``HyperbandPruner`` with ``study.ask``/``tell`` on the same runs;
+- the best point alone, with no search (its run drawn for that seed): the ceiling of P, since a base that
+  draws a lucky run is hard to beat by 2 SE even for the best point;
 - the base config alone (its run drawn for that seed).
 Printed per method: median and IQR of the pick's test top-1, P(pick beats the base by >= 2 SE on test),
-the median regret to the best point's test top-1 (mean of its 2 seeds) and the median epochs used.
+the median regret (the best point's mean test top-1 minus the picked point's: what the pick costs in
+expectation, so a lucky draw does not count as a better point) and the median epochs used.
 
-Real (``--seeds N``): ``python -m rayjob.tune`` on the quickstart with ``search.seed`` 0..N-1; the test top-1 of
-each pick and of its base trial are read from ``export/model.json`` (``heldout``).
+Real (``--seeds N``): ``python -m rayjob.tune`` on the quickstart (``--task``: its data.embedded) with
+``search.seed`` and ``trainer.seed`` 0..N-1, so each sweep meets its own draw of the training noise, as each
+replayed seed does (one training seed for all sweeps would judge N searches on one draw); the test top-1 of
+each pick and of its base trial are read from ``export/model.json``.
 """
 
 from __future__ import annotations
@@ -37,26 +43,38 @@ from timing import ROOT, timed_run
 
 from rayjob.config import Config, load_config
 from rayjob.outputs.heldout import binomial_se
-from rayjob.sweep.replay import Curves, ReplayedTrial, curve_table, drawn_run, pick, replay_config, replay_sweep
+from rayjob.sweep.replay import (
+    Curves,
+    ReplayedTrial,
+    curve_key,
+    curve_table,
+    drawn_run,
+    pick,
+    replay_config,
+    replay_sweep,
+)
 from rayjob.sweep.space import base_point
 
 CONFIG = ROOT / "configs" / "quickstart.yaml"
 NOISE_SE = 2.0  # "beats the base": by at least this many of the larger of the two binomial SEs (the targets' rule)
-CURVES_FILE = ROOT / "benchmarks" / "curves_quickstart.json"
+BENCHMARKS = ROOT / "benchmarks"
 
 
 @dataclass
 class Method:
     name: str
-    tests: list[float] = field(default_factory=list)
+    tests: list[float] = field(default_factory=list)  # the pick's test top-1 in each sweep (its drawn run)
+    expected: list[float] = field(default_factory=list)  # the picked point's mean test top-1 (what regret reads)
     beats: list[bool] = field(default_factory=list)
     epochs: list[int] = field(default_factory=list)
 
 
-def load_curves() -> dict[str, Any]:
-    if not CURVES_FILE.is_file():
-        raise SystemExit(f"{CURVES_FILE} is missing: run python benchmarks/record_curves.py first")
-    return json.loads(CURVES_FILE.read_text())
+def recorded_tasks() -> dict[str, dict[str, Any]]:
+    """Every recorded task's curves, by task name (the quickstart's task first)."""
+    files = sorted(BENCHMARKS.glob("curves_*.json"), key=lambda f: (f.name != "curves_quickstart.json", f.name))
+    if not files:
+        raise SystemExit(f"no benchmarks/curves_*.json under {BENCHMARKS}: run python benchmarks/record_curves.py")
+    return {json.loads(f.read_text())["task"].split(" ")[0]: json.loads(f.read_text()) for f in files}
 
 
 def beats(test: float, base: float, images: int) -> bool:
@@ -109,53 +127,54 @@ def optuna_alone(cfg: Config, curves: Curves, seed: int, budget: int) -> list[Re
     return trials
 
 
-def replayed(seeds: int, overrides: list[str]) -> tuple[list[Method], float, int]:
-    """(methods, best point's test top-1, test images) over ``seeds`` replayed sweeps each."""
-    import ray
+def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: bool, noise: bool
+             ) -> tuple[list[Method], float, int]:  # fmt: skip
+    """(methods, best point's test top-1, test images) over ``seeds`` replayed sweeps of one task each."""
     from ray.tune.schedulers import ASHAScheduler
 
-    recorded = load_curves()
-    curves = curve_table(recorded)
+    curves = curve_table(recorded, noise=noise)
     images = int(recorded["test_images"])
     cfg = replay_config(load_config(CONFIG, overrides), recorded["grid"])
     max_epochs = cfg.trainer.max_epochs
-    oracle = max(statistics.mean(s["test_acc"][-1] for s in c["seeds"]) for c in recorded["configs"])
-    peers = {
+    oracle = max(curves.mean(key).test_acc[-1] for key in curves.runs)
+    peers = {} if quick else {
         "random + fifo": {"search.algorithm": "random", "search.scheduler": "fifo"},
         "tpe + fifo": {"search.algorithm": "tpe", "search.scheduler": "fifo"},
         "random + ray asha": {"search.algorithm": "random"},
-    }
-    names = ["rayjob (tpe + its asha)", *peers, "optuna tpe + hyperband", "base config alone"]
+    }  # fmt: skip
+    names = ["rayjob (tpe + its asha)", *peers, *([] if quick else ["optuna tpe + hyperband"]), "best point alone",
+             "base config alone"]  # fmt: skip
+    best_values = json.loads(max(curves.runs, key=lambda key: curves.mean(key).test_acc[-1]))
     methods = {name: Method(name) for name in names}
     base_values = base_point(cfg)
-    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune's per-sweep INFO lines, 80 sweeps of them
-    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, logging_level=logging.ERROR)
-    try:
-        for seed in range(seeds):
-            base_test = drawn_run(curves, base_values, seed).test_acc[-1]
-            ours = replay_sweep(cfg, curves, seed)
-            budget = sum(t.epochs for t in ours)
-            results: dict[str, list[ReplayedTrial]] = {names[0]: ours}
-            for name, values in peers.items():
-                peer = cfg.with_values({**values, "search.include_base": False})
-                if name == "random + ray asha":
-                    stock = ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=_grace(cfg),
-                                          reduction_factor=cfg.search.reduction_factor)  # fmt: skip
-                    many = peer.with_values({"search.num_samples": 4 * budget // max_epochs + 4})
-                    results[name] = within_budget(replay_sweep(many, curves, seed, stock), budget, curves, seed)
-                else:
-                    few = peer.with_values({"search.num_samples": max(1, budget // max_epochs)})
-                    results[name] = replay_sweep(few, curves, seed)
+    for seed in range(seeds):
+        base_test = drawn_run(curves, base_values, seed).test_acc[-1]
+        ours = replay_sweep(cfg, curves, seed)
+        budget = sum(t.epochs for t in ours)
+        results: dict[str, list[ReplayedTrial]] = {names[0]: ours}
+        for name, values in peers.items():
+            peer = cfg.with_values({**values, "search.include_base": False})
+            if name == "random + ray asha":
+                stock = ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=_grace(cfg),
+                                      reduction_factor=cfg.search.reduction_factor)  # fmt: skip
+                many = peer.with_values({"search.num_samples": 4 * budget // max_epochs + 4})
+                results[name] = within_budget(replay_sweep(many, curves, seed, stock), budget, curves, seed)
+            else:
+                few = peer.with_values({"search.num_samples": max(1, budget // max_epochs)})
+                results[name] = replay_sweep(few, curves, seed)
+        if not quick:
             results["optuna tpe + hyperband"] = optuna_alone(cfg, curves, seed, budget)
-            for name, trials in results.items():
-                chosen = pick(trials, cfg)
-                test = chosen.test if chosen else 0.0
-                _add(methods[name], test, beats(test, base_test, images), sum(t.epochs for t in trials))
-            _add(methods["base config alone"], base_test, False, max_epochs)
-            line = ", ".join(f"{n.split(' (')[0]} {m.tests[-1]:.4f}" for n, m in methods.items())
-            print(f"seed {seed:2d} (budget {budget} epochs): {line}", flush=True)
-    finally:
-        ray.shutdown()
+        for name, trials in results.items():
+            chosen = pick(trials, cfg)
+            test = chosen.test if chosen else 0.0
+            expected = curves.mean(curve_key(chosen.params)).test_acc[-1] if chosen else 0.0
+            _add(methods[name], test, expected, beats(test, base_test, images), sum(t.epochs for t in trials))
+        base_expected = curves.mean(curve_key(base_values)).test_acc[-1]
+        best_test = drawn_run(curves, dict(best_values), seed).test_acc[-1]  # a search's ceiling: no search at all
+        _add(methods["best point alone"], best_test, oracle, beats(best_test, base_test, images), max_epochs)
+        _add(methods["base config alone"], base_test, base_expected, False, max_epochs)
+        line = ", ".join(f"{n.split(' (')[0]} {m.tests[-1]:.4f}" for n, m in methods.items())
+        print(f"seed {seed:2d} (budget {budget} epochs): {line}", flush=True)
     return list(methods.values()), oracle, images
 
 
@@ -165,37 +184,65 @@ def _grace(cfg: Config) -> int:
     return grace_period(cfg)
 
 
-def _add(method: Method, test: float, beat: bool, epochs: int) -> None:
+def _add(method: Method, test: float, expected: float, beat: bool, epochs: int) -> None:
     method.tests.append(test)
+    method.expected.append(expected)
     method.beats.append(beat)
     method.epochs.append(epochs)
 
 
-def print_replay(methods: list[Method], oracle: float, images: int, possible: int) -> None:
-    print(f"\nbest point's test top-1 (mean of its 2 recorded seeds): {oracle:.4f}; test images {images}")
+@dataclass
+class TaskLine:
+    """rayjob's replay figures on one task, and whether it stayed at least as good as every peer there."""
+
+    task: str
+    median: float
+    share: float
+    regret: float
+    headroom_se: float  # the best point's mean test top-1 over the base point's, in binomial SEs
+    best_peer: str
+    best_peer_median: float
+
+
+def print_replay(task: str, methods: list[Method], oracle: float, images: int, possible: int) -> TaskLine:
+    print(f"\n{task}: best point's test top-1 (mean of its recorded seeds) {oracle:.4f}; test images {images}")
     print(f"{'method':26s} {'median':>7s} {'IQR':>15s} {'P(>base+2SE)':>12s} {'regret pp':>9s} {'epochs':>9s}")
     for m in methods:
         q1, _, q3 = statistics.quantiles(m.tests, n=4, method="inclusive") if len(m.tests) > 1 else [m.tests[0]] * 3
         median = statistics.median(m.tests)
-        regret = statistics.median((oracle - t) * 100 for t in m.tests)
+        regret = statistics.median((oracle - t) * 100 for t in m.expected)
         share = sum(m.beats) / len(m.beats)
         print(f"{m.name:26s} {median:7.4f} {q1:7.4f}-{q3:.4f} {share:12.2f} {regret:9.2f} "
               f"{statistics.median(m.epochs):5.0f}/{possible}")  # fmt: skip
-    ours, peers = methods[0], [m for m in methods[1:] if m.name != "base config alone"]
+    ours, base = methods[0], methods[-1]
+    peers = methods[1:-2] or [base]
     best_peer = max(peers, key=lambda m: statistics.median(m.tests))
-    regret = statistics.median((oracle - t) * 100 for t in ours.tests)
-    print(f"replay: rayjob median test {statistics.median(ours.tests):.4f} vs best peer {best_peer.name} "
-          f"{statistics.median(best_peer.tests):.4f}; P(beats base by 2 SE) {sum(ours.beats) / len(ours.beats):.2f}; "
-          f"median regret {regret:.2f} pp ({len(ours.tests)} seeds)")  # fmt: skip
+    base_mean = base.expected[0]  # the base point's mean test top-1 over its recorded runs
+    line = TaskLine(task, statistics.median(ours.tests), sum(ours.beats) / len(ours.beats),
+                    statistics.median((oracle - t) * 100 for t in ours.expected),
+                    (oracle - base_mean) / binomial_se(base_mean, images), best_peer.name,
+                    statistics.median(best_peer.tests))  # fmt: skip
+    print(f"replay {task}: rayjob median test {line.median:.4f} vs best peer {best_peer.name} "
+          f"{line.best_peer_median:.4f}; P(beats base by 2 SE) {line.share:.2f}; median regret {line.regret:.2f} pp; "
+          f"headroom {line.headroom_se:.1f} SE ({len(ours.tests)} seeds)")  # fmt: skip
+    return line
 
 
-def real(seeds: int, overrides: list[str]) -> None:
+def print_worst(lines: list[TaskLine]) -> None:
+    worst = min(lines, key=lambda t: (t.share, -t.regret))
+    behind = [t.task for t in lines if t.median < t.best_peer_median]
+    print(f"\nworst task: {worst.task} (P {worst.share:.2f}, median regret {worst.regret:.2f} pp); "
+          f"rayjob's median behind a peer's on: {', '.join(behind) or 'no task'}")
+
+
+def real(seeds: int, task: str | None, overrides: list[str]) -> None:
     """Real quickstart sweeps: each pick's and base trial's test top-1, from the sidecar's held-out record."""
     rows: list[tuple[int, dict[str, Any], float, int]] = []
+    data = [f"data.embedded={task}"] if task else []
     for seed in range(seeds):
         with tempfile.TemporaryDirectory() as tmp:
             command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}",
-                       "run.name=bench", f"search.seed={seed}", *overrides]  # fmt: skip
+                       "run.name=bench", f"search.seed={seed}", f"trainer.seed={seed}", *data, *overrides]  # fmt: skip
             finished = timed_run(command)
             if finished is None:
                 raise SystemExit(f"the sweep of seed {seed} failed")
@@ -205,7 +252,17 @@ def real(seeds: int, overrides: list[str]) -> None:
         rows.append((seed, heldout, finished[1], epochs))
         _print_real_row(*rows[-1])
     wins = sum(_real_beats(h) for _, h, _, _ in rows)
-    print(f"real: the pick beat its base trial by >= {NOISE_SE:g} SE on test in {wins} of {len(rows)} sweeps")
+    print(f"real: the pick beat its base trial by >= {NOISE_SE:g} SE on test in {wins} of {len(rows)} sweeps; "
+          f"longest sweep {max(r[2] for r in rows):.0f} s")  # fmt: skip
+    recorded = recorded_tasks().get(task or load_config(CONFIG).data.embedded)
+    if recorded is not None:
+        curves = curve_table(recorded)
+        oracle = max(curves.mean(key).test_acc[-1] for key in curves.runs)
+        picks = [h["pick"]["top1"] for _, h, _, _ in rows]
+        se = binomial_se(oracle, int(recorded["test_images"]))
+        regret = statistics.median(oracle - p for p in picks)
+        print(f"real: median regret to the space's best point (test {oracle:.4f}, mean of its recorded runs) "
+              f"{100 * regret:.2f} pp = {regret / se:.2f} SE")  # fmt: skip
 
 
 def _real_beats(heldout: dict[str, Any]) -> bool:
@@ -225,15 +282,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="sweep seeds per method (default 3)")
     parser.add_argument("--replay", action="store_true", help="replay the recorded curves (no training)")
+    parser.add_argument("--task", help="one embedded task (default: every recorded one; real sweeps: the quickstart's)")
+    parser.add_argument("--quick", action="store_true", help="replay rayjob and the base only, no peers")
+    parser.add_argument("--no-noise", action="store_true", help="draw recorded runs, not the measured noise model")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="settings for rayjob's sweep, e.g. search.reduction_factor=3")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = load_config(CONFIG, args.overrides)
-    if args.replay:
-        methods, oracle, images = replayed(args.seeds, args.overrides)
-        print_replay(methods, oracle, images, cfg.search.num_samples * cfg.trainer.max_epochs)
-    else:
-        real(args.seeds, args.overrides)
+    if not args.replay:
+        real(args.seeds, args.task, args.overrides)
+        return 0
+    import ray
+
+    tasks = recorded_tasks()
+    if args.task and args.task not in tasks:
+        raise SystemExit(f"--task {args.task}: no recorded curves (recorded: {', '.join(tasks)})")
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # Tune's per-sweep INFO lines, hundreds of sweeps
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, logging_level=logging.ERROR)
+    lines = []
+    try:
+        for task, recorded in tasks.items():
+            if args.task and task != args.task:
+                continue
+            print(f"== {task}", flush=True)
+            methods, oracle, images = replayed(recorded, args.seeds, args.overrides, args.quick, not args.no_noise)
+            possible = cfg.search.num_samples * cfg.trainer.max_epochs
+            lines.append(print_replay(task, methods, oracle, images, possible))
+    finally:
+        ray.shutdown()
+    print_worst(lines)
     return 0
 
 

@@ -78,7 +78,7 @@ class DataConfig(Section):
     """Where the images are and how they are turned into tensors."""
 
     root: str | None = None  # ImageFolder root; null = the embedded dataset below
-    embedded: Literal["camera-digits", "digits"] = "camera-digits"  # with root null; see rayjob.data.digits
+    embedded: Literal["camera-digits", "camera-shapes", "digits"] = "camera-digits"  # root null: rayjob.data.digits
     cache_dir: str = "~/.cache/rayjob"  # node-local: the embedded dataset, URI copies, the decoded cache
     cache: Literal["none", "decoded"] = "none"  # decoded: each image decoded once per node into a shared store
     image_size: int = Field(32, ge=8)
@@ -178,6 +178,12 @@ class SearchConfig(Section):
     grace_period: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     reduction_factor: float = Field(3.0, gt=1)  # ASHA: keep the top 1/reduction_factor at each rung
     brackets: int = Field(1, ge=1)  # ASHA brackets > 1 hedge against stopping slow starters
+    # ASHA stops a trial only when it trails its rung's cut by more than this (in search.metric's units, e.g.
+    # 0.03 = 3 pp of val top-1): a difference within the run-to-run noise of the rung signal decides nothing
+    stop_margin: float = Field(0.0, ge=0)
+    # what Optuna is told of a trial ASHA stopped: pruned (worse than every finished trial), or its rung value
+    # plus the median gain finished trials made from that epoch to the end (an estimate of its final value)
+    tell_stopped: Literal["pruned", "estimate"] = "estimate"
     max_concurrent_trials: int | None = Field(None, ge=1)  # null: as many as the cluster's resources fit
     trial_max_failures: int = Field(1, ge=-1)  # retries of a failed trial (from its last checkpoint)
     driver_resources: dict[str, float] = Field(default_factory=dict)  # added to each trial driver's request,

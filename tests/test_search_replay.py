@@ -1,8 +1,9 @@
 """The search machinery on recorded learning curves: the real Tuner + OptunaSearch + RungScheduler, no training.
 
 The curves are benchmarks/curves_quickstart.json: every point of the quickstart's space trained to the end under
-2 seeds, with val top-1, val loss and test top-1 per epoch (benchmarks/record_curves.py). Trials replay them
-epoch by epoch (rayjob.sweep.replay), one at a time with fixed seeds, so every run is the same and takes seconds.
+2 seeds (a spread of 16 under 4), with val top-1, val loss and test top-1 per epoch (benchmarks/record_curves.py).
+Trials replay them epoch by epoch (rayjob.sweep.replay), one at a time with fixed seeds, so every run is the
+same and takes seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ import statistics
 from pathlib import Path
 
 from rayjob.config import Config, load_config
-from rayjob.sweep.replay import Run, curve_key, curve_table, drawn_run, pick, replay_config, replay_sweep
+from rayjob.sweep.replay import (
+    NOISE_SEEDS,
+    Curves,
+    Run,
+    curve_key,
+    curve_table,
+    drawn_run,
+    pick,
+    replay_config,
+    replay_sweep,
+)
 from rayjob.sweep.space import base_point
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,20 +36,39 @@ def quickstart(**values: object) -> Config:
     return replay_config(load_config(ROOT / "configs" / "quickstart.yaml"), RECORDED["grid"]).with_values(values)
 
 
-def test_the_recording_covers_the_quickstart_space_with_two_seeds_per_point() -> None:
+def test_the_recording_covers_the_quickstart_space_and_measures_noise_on_a_spread_of_points() -> None:
     cfg = load_config(ROOT / "configs" / "quickstart.yaml")
     assert RECORDED["grid"] == {k: v["choice"] for k, v in cfg.search.space.items()}
-    assert len(RECORDED["configs"]) >= 64 and all(len(c["seeds"]) == 2 for c in RECORDED["configs"])
+    assert len(RECORDED["configs"]) >= 64 and all(len(c["seeds"]) >= 2 for c in RECORDED["configs"])
+    noisy = [c for c in RECORDED["configs"] if len(c["seeds"]) >= NOISE_SEEDS]
+    finals = sorted(statistics.mean(s["test_acc"][-1] for s in c["seeds"]) for c in noisy)
+    assert len(noisy) >= 12 and finals[0] < 0.3 and finals[-1] > 0.85  # the bad and the good alike
     for c in RECORDED["configs"]:
         for s in c["seeds"]:
             assert len(s["val_acc"]) == len(s["val_loss"]) == len(s["test_acc"]) == cfg.trainer.max_epochs
 
 
-def test_each_sweep_seed_draws_one_recorded_run_so_the_noise_is_in_the_replay() -> None:
+def test_without_measured_noise_each_sweep_seed_draws_one_recorded_run() -> None:
     base = base_point(quickstart())
-    drawn = [drawn_run(CURVES, base, seed) for seed in range(12)]
-    assert drawn == [drawn_run(CURVES, base, seed) for seed in range(12)]  # stable
-    assert len({tuple(r.test_acc) for r in drawn}) == 2  # both recorded seeds come up
+    recorded_only = curve_table(RECORDED, noise=False)
+    drawn = [drawn_run(recorded_only, base, seed) for seed in range(12)]
+    assert drawn == [drawn_run(recorded_only, base, seed) for seed in range(12)]  # stable
+    assert {tuple(r.test_acc) for r in drawn} == {tuple(r.test_acc) for r in recorded_only.runs[curve_key(base)]}
+
+
+def test_with_measured_noise_a_point_replays_as_a_new_run_that_spreads_as_real_runs_do() -> None:
+    """Each sweep seed meets another run of the base config: centred on its recorded mean, and spread as the
+    runs of the many-seed points near its level spread (the replay's noise is the measured one, no less)."""
+    base = curve_key(base_point(quickstart()))
+    drawn = [drawn_run(CURVES, base_point(quickstart()), seed) for seed in range(200)]
+    assert drawn[:12] == [drawn_run(CURVES, base_point(quickstart()), seed) for seed in range(12)]  # stable
+    finals = [r.test_acc[-1] for r in drawn]
+    assert len(set(finals)) >= 8
+    assert abs(statistics.mean(finals) - CURVES.mean(base).test_acc[-1]) < 0.01
+    measured = [statistics.stdev(s["test_acc"][-1] for s in c["seeds"])
+                for c in RECORDED["configs"] if len(c["seeds"]) >= NOISE_SEEDS]  # fmt: skip
+    assert min(measured) / 2 <= statistics.stdev(finals) <= 2 * max(measured)
+    assert all(0.0 <= v <= 1.0 for r in drawn for v in r.val_acc + r.test_acc)
 
 
 def test_tpe_concentrates_on_the_good_region(local_ray: None) -> None:
@@ -69,10 +99,11 @@ def test_a_rung_ranks_trials_tied_at_chance_by_val_loss(local_ray: None) -> None
     cfg = quickstart(**{"search.num_samples": 4, "search.include_base": False, "search.reduction_factor": 4})
     grace = _first_rung(cfg)
     points = [c["params"] for c in RECORDED["configs"][:4]]
-    curves = dict(CURVES)
+    runs = dict(CURVES.runs)
     for i, params in enumerate(points):
-        runs = curves[curve_key(params)]
-        curves[curve_key(params)] = [_at_chance(r, grace, loss=2.30 + 0.01 * ((i + 2) % 4)) for r in runs]
+        key = curve_key(params)
+        runs[key] = [_at_chance(r, grace, loss=2.30 + 0.01 * ((i + 2) % 4)) for r in runs[key]]
+    curves = Curves(runs)  # the recorded runs as they are: no noise to move the losses
     lowest = points[2]  # loss 2.30
     trials = replay_sweep(cfg.with_values({"search.points_to_evaluate": points}), curves, seed=0)
     ran_on = [t.params for t in trials if t.epochs > grace]

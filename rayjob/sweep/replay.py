@@ -1,22 +1,33 @@
 """Replay recorded learning curves through the real searcher and scheduler: a simulator backend.
 
-A trial does not train: it looks its sampled values up in the recorded curves
-(``benchmarks/curves_quickstart.json``: every point of the quickstart's space, 2 training seeds each) and
-reports val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real
-``Tuner`` + ``StudySearcher`` + ``RungScheduler`` runs in seconds. Each trial draws one of the recorded
-seeds (a stable hash of the sweep's seed and the point), so the training noise is in the replay: a method
-that only wins on one seed's luck does not win every replay. The sweep's pick is made by the same rule
-as a real sweep's (``rayjob.sweep.results.best_trial``) and judged by its recorded test top-1.
-(Syne Tune's simulator backend works this way.)
+A trial does not train: it looks its sampled values up in the recorded curves (``benchmarks/curves_*.json``:
+every point of the quickstart's space under 2 training seeds, a spread of points under 4 or more) and reports
+val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real ``Tuner`` +
+``StudySearcher`` + ``RungScheduler`` runs in seconds. The sweep's pick is made by the same rule as a real
+sweep's (``rayjob.sweep.results.best_trial``) and judged by its test top-1. (Syne Tune's simulator backend
+works this way.)
+
+Run-to-run noise: a real run of a point is one draw of its training noise, and whether a rung stops a good
+point can turn on it. Drawing one of a point's 2 recorded runs carries too little of it (each replay would
+meet the same 2 runs). So a trial replays its point's mean curve plus one run's deviation from its own
+point's mean, taken from the points recorded under ``NOISE_SEEDS`` or more seeds whose final val top-1 is
+nearest (noise differs between a point at chance and a point that learns), scaled to one run's spread. A
+deviation keeps a run's whole story: a slow start shows at the rung and in its final val and test alike.
+Part of the noise is the training seed's, shared by every point (one seed's initial weights suit all
+points better than another's), and a real sweep trains every trial under one ``trainer.seed``: so each
+replayed sweep draws one recorded seed (its world) and every trial takes its deviation under that seed.
+Which nearby point lends it is a stable hash of the sweep's seed and the point. Files with no many-seed
+points draw recorded runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +36,8 @@ from rayjob.ranking import tiebreak_of
 from rayjob.sweep.results import TrialRecord, best_trial
 
 TEST_KEY = "replay/test_acc"  # reported for the benchmark's judging; no scheduler or searcher reads it
+NOISE_SEEDS = 4  # points recorded under at least this many seeds measure the run-to-run noise
+NEAREST_POINTS = 3  # a trial's deviation comes from the runs of this many noise points nearest its level
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,25 @@ class Run:
     test_acc: list[float]
 
 
-Curves = dict[str, list[Run]]  # point key -> its runs, one per recorded seed
+@dataclass(frozen=True)
+class Deviation:
+    """One run of a many-seed point minus the point's mean, scaled to one run's spread."""
+
+    level: float  # the point's mean final val top-1
+    point: str  # its key
+    seed: int  # the training seed of the run
+    run: Run
+
+
+@dataclass(frozen=True)
+class Curves:
+    """A task's recorded runs by point, and the run-to-run deviations measured on its many-seed points."""
+
+    runs: dict[str, list[Run]]  # point key -> its runs, one per recorded seed
+    noise: list[Deviation] = field(default_factory=list)  # measured on the points with NOISE_SEEDS or more runs
+
+    def mean(self, key: str) -> Run:
+        return _mean(self.runs[key])
 
 
 def curve_key(values: dict[str, Any]) -> str:
@@ -44,19 +75,73 @@ def curve_key(values: dict[str, Any]) -> str:
     return json.dumps(sorted(values.items()))
 
 
-def curve_table(recorded: dict[str, Any]) -> Curves:
-    """The recorded file's ``configs`` as a lookup table."""
-    return {
+def curve_table(recorded: dict[str, Any], noise: bool = True) -> Curves:
+    """The recorded file's ``configs`` as a lookup table (with ``noise``: its deviations too)."""
+    runs = {
         curve_key(c["params"]): [Run(s["val_acc"], s["val_loss"], s["test_acc"]) for s in c["seeds"]]
         for c in recorded["configs"]
     }
+    seeds = {curve_key(c["params"]): [s["seed"] for s in c["seeds"]] for c in recorded["configs"]}
+    return Curves(runs, noise_pool(runs, seeds) if noise else [])
+
+
+def noise_pool(runs: dict[str, list[Run]], seeds: dict[str, list[int]]) -> list[Deviation]:
+    """Each run of each point with ``NOISE_SEEDS`` or more runs, as its deviation from the point's mean, scaled
+    by sqrt(n / (n - 1)) so that it spreads as one run does about the true mean."""
+    pool = []
+    for key, point_runs in sorted(runs.items()):
+        n = len(point_runs)
+        if n < NOISE_SEEDS:
+            continue
+        mean, scale = _mean(point_runs), math.sqrt(n / (n - 1))
+        for seed, run in zip(seeds[key], point_runs, strict=True):
+            pool.append(Deviation(mean.val_acc[-1], key, seed, _combine(run, mean, lambda a, b, k=scale: k * (a - b))))
+    return pool
 
 
 def drawn_run(curves: Curves, values: dict[str, Any], seed: int) -> Run:
-    """The recorded run a trial of ``values`` replays in the sweep of ``seed`` (stable across processes)."""
-    runs = curves[curve_key(values)]
-    digest = hashlib.sha256(f"{seed}:{curve_key(values)}".encode()).digest()
-    return runs[digest[0] % len(runs)]
+    """The run a trial of ``values`` replays in the sweep of ``seed`` (stable across processes)."""
+    key = curve_key(values)
+    runs = curves.runs[key]
+    draw = _hashed(f"{seed}:{key}")
+    if not curves.noise:
+        return runs[draw % len(runs)]
+    worlds = sorted(set.intersection(*({d.seed for d in curves.noise if d.point == p} for p in _points(curves))))
+    world = worlds[_hashed(f"world:{seed}") % len(worlds)]  # the training seed of this sweep, for every trial
+    mean = curves.mean(key)
+    nearest = sorted(_points(curves), key=lambda p: (abs(_level(curves, p) - mean.val_acc[-1]), p))[:NEAREST_POINTS]
+    lender = nearest[draw % len(nearest)]
+    deviation = next(d.run for d in curves.noise if d.point == lender and d.seed == world)
+    return _clipped(_combine(mean, deviation, lambda a, b: a + b))
+
+
+def _hashed(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def _points(curves: Curves) -> list[str]:
+    return sorted({d.point for d in curves.noise})
+
+
+def _level(curves: Curves, point: str) -> float:
+    return next(d.level for d in curves.noise if d.point == point)
+
+
+def _mean(runs: list[Run]) -> Run:
+    n = len(runs)
+    return Run(*([sum(values) / n for values in zip(*(getattr(r, f) for r in runs), strict=True)]
+                 for f in ("val_acc", "val_loss", "test_acc")))  # fmt: skip
+
+
+def _combine(a: Run, b: Run, op: Any) -> Run:
+    return Run(*([op(x, y) for x, y in zip(getattr(a, f), getattr(b, f), strict=True)]
+                 for f in ("val_acc", "val_loss", "test_acc")))  # fmt: skip
+
+
+def _clipped(run: Run) -> Run:
+    """Accuracies in [0, 1], losses at least 0."""
+    return Run([min(1.0, max(0.0, v)) for v in run.val_acc], [max(0.0, v) for v in run.val_loss],
+               [min(1.0, max(0.0, v)) for v in run.test_acc])  # fmt: skip
 
 
 def replay_config(cfg: Config, grid: dict[str, list[Any]]) -> Config:
