@@ -54,10 +54,10 @@ class Controller:
             self.paused_unsaved.append(trial.trial_id)
 
 
-def scheduler(num_samples: int = 10, state_file: Path | None = None) -> RungScheduler:
+def scheduler(num_samples: int = 10, state_file: Path | None = None, margin: float = 0.0) -> RungScheduler:
     return RungScheduler(max_t=6, grace_period=RUNG, reduction_factor=4, num_samples=num_samples, keep=BASE,
                          signal=("acc", "max"), tiebreak=("loss", "min"),
-                         state_file=str(state_file) if state_file else None)  # fmt: skip
+                         state_file=str(state_file) if state_file else None, margin=margin)  # fmt: skip
 
 
 def report(asha: Any, tune: Controller, trial: Trial, epoch: int, acc: float, loss: float = 1.0) -> str:
@@ -89,6 +89,17 @@ def test_trials_wait_on_a_rung_until_it_holds_enough_results_then_only_the_top_g
     assert report(asha, tune, t["good"], RUNG, 0.95) == CONTINUE  # 4 results: the top quarter is 0.95
     assert tune.stopped == ["fast", "weak"]
     assert asha.choose_trial_to_run(tune) is None  # nothing paused is promoted
+
+
+def test_with_a_stop_margin_a_trial_within_the_noise_of_the_cut_goes_on() -> None:
+    """search.stop_margin 0.03: 0.93 against a cut of 0.95 is within run-to-run noise and goes on; 0.50 stops."""
+    asha, tune, t = sweep(["near", "base", "weak", "good"], margin=0.03)
+    assert report(asha, tune, t["near"], RUNG, 0.93) == PAUSE
+    assert report(asha, tune, t["base"], RUNG, 0.90) == CONTINUE
+    assert report(asha, tune, t["weak"], RUNG, 0.50) == PAUSE
+    assert report(asha, tune, t["good"], RUNG, 0.95) == CONTINUE  # the top quarter: 0.95
+    assert tune.stopped == ["weak"]
+    assert asha.choose_trial_to_run(tune) is t["near"]  # promoted: it resumes before any new trial
 
 
 def test_ties_on_the_metric_are_ranked_by_val_loss_not_by_arrival() -> None:

@@ -66,3 +66,26 @@ def test_a_trial_stopped_while_paused_on_its_rung_is_pruned_not_failed() -> None
     search.on_trial_complete("crashed", None, error=True)
     states = [t.state for t in search.study.trials]
     assert states == [TrialState.PRUNED, TrialState.FAIL]
+
+
+def test_told_as_an_estimate_a_stopped_trial_ranks_where_finished_trials_went_from_its_epoch() -> None:
+    """search.tell_stopped estimate: a trial stopped at epoch 3 with 0.70 is told 0.70 plus the median gain of the
+    finished trials from epoch 3 to the end (+0.10, +0.20, +0.30: 0.20), so TPE sees 0.90, not the worst."""
+    search = searcher(**{"search.tell_stopped": "estimate"})
+    for name, at_3, final in [("a", 0.60, 0.70), ("b", 0.50, 0.70), ("c", 0.40, 0.70)]:
+        search.suggest(name)
+        search.on_trial_result(name, {"epoch": 3, METRIC: at_3})
+        search.on_trial_complete(name, {"epoch": 6, METRIC: final})
+    search.suggest("stopped")
+    search.on_trial_result("stopped", {"epoch": 3, METRIC: 0.70})
+    search.on_trial_complete("stopped", None)  # ranked out while paused on its rung
+    told = search.study.trials[-1]
+    assert told.state == TrialState.COMPLETE and abs(told.value - 0.90) < 1e-9
+    assert told.user_attrs == {"stopped_at_epoch": 3, "estimated": True}
+
+
+def test_told_as_an_estimate_with_no_finished_trial_a_stopped_trial_is_pruned() -> None:
+    search = searcher(**{"search.tell_stopped": "estimate"})
+    search.suggest("stopped")
+    search.on_trial_complete("stopped", {"epoch": 3, METRIC: 0.7})
+    assert search.study.trials[0].state == TrialState.PRUNED

@@ -9,7 +9,9 @@ The rules (asynchronous successive halving, Li et al. 2020, as published):
   trials can reach the rung, its paused trials are ranked on what it holds. (Ray's asynchronous ASHA lets
   a trial go on from a rung that holds nothing to compare it with: on 2 slots, the fastest backbone.)
 - A rung ranks by ``signal`` and breaks ties by ``tiebreak`` (val top-1, then val loss): trials at chance
-  all score 0.1000 at epoch 1, and arrival order is no ranking. Trials equal on both go on together.
+  all score 0.1000 at epoch 1, and arrival order is no ranking. Trials equal on both go on together, and so
+  do trials within ``margin`` of the cut (``search.stop_margin``): a rung signal is one noisy run, and a
+  difference inside its run-to-run noise says nothing about which point is better.
 - The base trial is recorded in the rungs like any other, and never paused or stopped early.
 
 Everything the scheduler knows is plain data (``RungState``), written to ``scheduler/state.json`` in the
@@ -75,11 +77,12 @@ class RungScheduler(FIFOScheduler):
         tiebreak: tuple[str, str] = ("val/loss", "min"),
         state_file: str | None = None,
         time_attr: str = "epoch",
+        margin: float = 0.0,
     ) -> None:
         super().__init__()
         self.max_t, self.eta, self.keep = max_t, reduction_factor, keep
         self.num_samples, self.signal, self.tiebreak = num_samples, signal, tiebreak
-        self.time_attr, self.state_file = time_attr, state_file
+        self.time_attr, self.state_file, self.margin = time_attr, state_file, margin
         self.quorum = min(math.ceil(reduction_factor), num_samples)
         self.milestones = [_rungs(grace_period * reduction_factor**b, reduction_factor, max_t) for b in range(brackets)]
         self.state = RungState()  # a new sweep starts empty (and overwrites a stale file at its first change)
@@ -191,10 +194,12 @@ class RungScheduler(FIFOScheduler):
         return score(result.get(self.signal[0]), self.signal[1]), score(result.get(self.tiebreak[0]), self.tiebreak[1])
 
     def _in_top(self, rung: dict[str, list[float]], trial_id: str) -> bool:
-        """In the top ``floor(n / eta)`` (at least 1) by (signal, tiebreak); equals of the cutoff go on too."""
+        """In the top ``floor(n / eta)`` (at least 1) by (signal, tiebreak); equals of the cutoff go on too, and
+        so does a trial whose signal trails the cutoff's by no more than the margin (noise decides nothing)."""
         keys = sorted((tuple(k) for k in rung.values()), reverse=True)
         cutoff = keys[max(1, math.floor(len(keys) / self.eta)) - 1]
-        return tuple(rung[trial_id]) >= cutoff
+        key = tuple(rung[trial_id])
+        return key >= cutoff or (self.margin > 0 and key[0] >= cutoff[0] - self.margin)
 
     def _rank_waiting(self, tune_controller: Any, bracket: int, epoch: int) -> None:
         """Promote the paused trials of a rung that rank in its top; stop the others."""

@@ -11,8 +11,12 @@ Why not Ray's ``OptunaSearch``:
   ``optuna-dashboard`` shows the user).
 - Intermediate values are recorded by the epoch a trial reports: a resumed TorchTrainer trial counts
   Tune's ``training_iteration`` from 1 again, and Optuna dropped its values (``step=1 is already reported``).
-- A trial the scheduler stopped before ``max_epochs`` is told as PRUNED with its last value (Ray tells it
-  COMPLETE, as if an epoch-1 value were a final one).
+- A trial the scheduler stopped before ``max_epochs`` is not told its rung value as a final one (Ray tells
+  it COMPLETE, as if an epoch-1 value were a final one). ``tell_stopped="pruned"``: told PRUNED, which TPE
+  ranks below every finished trial. ``"estimate"``: told COMPLETE with its last value plus the median gain
+  the study's finished trials made from that epoch to their end (TPE ranks it where it would likely have
+  finished; the trial keeps ``stopped_at_epoch`` and ``estimated`` as user attributes). With no finished
+  trial to estimate from, it is told PRUNED.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import itertools
 import math
 import pickle
 import random
+import statistics
 from typing import Any
 
 import optuna
@@ -44,9 +49,10 @@ class StudySearcher(Searcher):
         storage: Any = None,
         seed: int = 0,
         warm_trials: list[Any] | None = None,
+        tell_stopped: str = "pruned",
     ) -> None:
         super().__init__(metric=metric, mode=mode)
-        self.space, self.max_epochs = space, max_epochs
+        self.space, self.max_epochs, self.tell_stopped = space, max_epochs, tell_stopped
         direction = "maximize" if mode == "max" else "minimize"
         self.study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
                                          direction=direction, load_if_exists=True)  # fmt: skip
@@ -105,13 +111,37 @@ class StudySearcher(Searcher):
             return
         value = (result or {}).get(self.metric)
         if not error and result is None and reported:  # stopped while paused on a rung: Tune passes no result
-            self.study.tell(trial, state=TrialState.PRUNED)
+            self._tell_stopped(trial, None, None)
         elif error or not _finite(value):
             self.study.tell(trial, state=TrialState.FAIL)
         elif int((result or {}).get("epoch", self.max_epochs)) < self.max_epochs:
-            self.study.tell(trial, state=TrialState.PRUNED)  # stopped early: its value is an early epoch's
+            self._tell_stopped(trial, int(result["epoch"]), float(value))  # its value is an early epoch's
         else:
             self.study.tell(trial, float(value))
+
+    def _tell_stopped(self, trial: optuna.Trial, epoch: int | None, value: float | None) -> None:
+        """A trial the scheduler stopped at ``epoch`` with ``value`` (None: its last reported epoch): PRUNED, or
+        (estimate) COMPLETE at its likely final value."""
+        if epoch is None or value is None:
+            steps = self.study.get_trials(deepcopy=False)[trial.number].intermediate_values
+            epoch = max(steps) if steps else None
+            value = steps[epoch] if epoch is not None else None
+        gain = self._median_gain(epoch) if epoch is not None and self.tell_stopped == "estimate" else None
+        if gain is None or value is None:
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
+        trial.set_user_attr("stopped_at_epoch", epoch)
+        trial.set_user_attr("estimated", True)
+        self.study.tell(trial, value + gain)
+
+    def _median_gain(self, epoch: int) -> float | None:
+        """The median of (final value - value at ``epoch``) over the study's trials that ran to the end."""
+        gains = [
+            t.value - t.intermediate_values[epoch]
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and epoch in t.intermediate_values and not t.user_attrs.get("estimated")
+        ]
+        return statistics.median(gains) if gains else None
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:

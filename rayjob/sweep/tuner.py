@@ -60,6 +60,7 @@ def build_scheduler(cfg: Config, earlier: list[TrialRecord] | None = None) -> Tr
         tiebreak=tiebreak_of(cfg.search.metric),
         state_file=join(run_dir(cfg.run.storage_path, cfg.run.name), SCHEDULER_STATE_FILE),
         time_attr="epoch",  # not training_iteration: an epoch redone after a restart is still that epoch
+        margin=cfg.search.stop_margin,
     )
     for record in earlier or []:
         scheduler.record_earlier(record.trial_id, record.curve)
@@ -103,6 +104,7 @@ def build_searcher(
         storage=storage,
         seed=search.seed,
         warm_trials=warm.trials if warm is not None else None,
+        tell_stopped=search.tell_stopped,
     )
 
 
