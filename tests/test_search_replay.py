@@ -96,7 +96,8 @@ def test_the_base_trial_runs_to_the_end_and_the_pick_never_ends_below_it_on_val(
 
 def test_a_rung_ranks_trials_tied_at_chance_by_val_loss(local_ray: None) -> None:
     """Four points made to sit at chance at the first rung, with different losses: the lowest loss goes on."""
-    cfg = quickstart(**{"search.num_samples": 4, "search.include_base": False, "search.reduction_factor": 4})
+    cfg = quickstart(**{"search.num_samples": 4, "search.include_base": False, "search.reduction_factor": 4,
+                        "search.stop_margin": 0.0})  # no margin: equal val top-1 is then decided by val loss
     grace = _first_rung(cfg)
     points = [c["params"] for c in RECORDED["configs"][:4]]
     runs = dict(CURVES.runs)
