@@ -13,17 +13,8 @@ import statistics
 from pathlib import Path
 
 from rayjob.config import Config, load_config
-from rayjob.sweep.replay import (
-    NOISE_SEEDS,
-    Curves,
-    Run,
-    curve_key,
-    curve_table,
-    drawn_run,
-    pick,
-    replay_config,
-    replay_sweep,
-)
+from rayjob.sweep import replay
+from rayjob.sweep.replay import NOISE_SEEDS, Curves, Run, curve_key, curve_table, drawn_run
 from rayjob.sweep.space import base_point
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +24,7 @@ CHANCE = 0.1  # ten digit classes
 
 
 def quickstart(**values: object) -> Config:
-    return replay_config(load_config(ROOT / "configs" / "quickstart.yaml"), RECORDED["grid"]).with_values(values)
+    return replay.replay_config(load_config(ROOT / "configs" / "quickstart.yaml"), RECORDED["grid"]).with_values(values)
 
 
 def test_the_recording_covers_the_quickstart_space_and_measures_noise_on_a_spread_of_points() -> None:
@@ -78,19 +69,19 @@ def test_tpe_concentrates_on_the_good_region(local_ray: None) -> None:
     startup = 5  # ceil(0.3 x 16)
     tpe, rand = [], []
     for seed in range(3):
-        tpe += [t.final for t in replay_sweep(tpe_cfg, CURVES, seed)[startup:]]
-        rand += [t.final for t in replay_sweep(random_cfg, CURVES, seed)[startup:]]
+        tpe += [t.final for t in replay.replay_sweep(tpe_cfg, CURVES, seed)[startup:]]
+        rand += [t.final for t in replay.replay_sweep(random_cfg, CURVES, seed)[startup:]]
     assert statistics.mean(tpe) > statistics.mean(rand)
 
 
 def test_the_base_trial_runs_to_the_end_and_the_pick_never_ends_below_it_on_val(local_ray: None) -> None:
     cfg = quickstart()
     for seed in range(2):
-        trials = replay_sweep(cfg, CURVES, seed)
+        trials = replay.replay_sweep(cfg, CURVES, seed)
         first = trials[0]
         assert first.params == base_point(cfg) and first.is_base
         assert first.epochs == cfg.trainer.max_epochs  # the scheduler never stops the base config
-        chosen = pick(trials, cfg)
+        chosen = replay.pick(trials, cfg)
         assert chosen is not None and chosen.final >= first.final
 
 
@@ -106,7 +97,7 @@ def test_a_rung_ranks_trials_tied_at_chance_by_val_loss(local_ray: None) -> None
         runs[key] = [_at_chance(r, grace, loss=2.30 + 0.01 * ((i + 2) % 4)) for r in runs[key]]
     curves = Curves(runs)  # the recorded runs as they are: no noise to move the losses
     lowest = points[2]  # loss 2.30
-    trials = replay_sweep(cfg.with_values({"search.points_to_evaluate": points}), curves, seed=0)
+    trials = replay.replay_sweep(cfg.with_values({"search.points_to_evaluate": points}), curves, seed=0)
     ran_on = [t.params for t in trials if t.epochs > grace]
     assert ran_on == [lowest]
 
