@@ -127,8 +127,8 @@ def optuna_alone(cfg: Config, curves: Curves, seed: int, budget: int) -> list[Re
     return trials
 
 
-def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: bool, noise: bool
-             ) -> tuple[list[Method], float, int]:  # fmt: skip
+def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: bool, noise: bool,
+             concurrency: int) -> tuple[list[Method], float, int]:  # fmt: skip
     """(methods, best point's test top-1, test images) over ``seeds`` replayed sweeps of one task each."""
     from ray.tune.schedulers import ASHAScheduler
 
@@ -149,7 +149,7 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
     base_values = base_point(cfg)
     for seed in range(seeds):
         base_test = drawn_run(curves, base_values, seed).test_acc[-1]
-        ours = replay_sweep(cfg, curves, seed)
+        ours = replay_sweep(cfg, curves, seed, concurrency=concurrency)
         budget = sum(t.epochs for t in ours)
         results: dict[str, list[ReplayedTrial]] = {names[0]: ours}
         for name, values in peers.items():
@@ -158,10 +158,11 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
                 stock = ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=_grace(cfg),
                                       reduction_factor=cfg.search.reduction_factor)  # fmt: skip
                 many = peer.with_values({"search.num_samples": 4 * budget // max_epochs + 4})
-                results[name] = within_budget(replay_sweep(many, curves, seed, stock), budget, curves, seed)
+                replay = replay_sweep(many, curves, seed, stock, concurrency)
+                results[name] = within_budget(replay, budget, curves, seed)
             else:
                 few = peer.with_values({"search.num_samples": max(1, budget // max_epochs)})
-                results[name] = replay_sweep(few, curves, seed)
+                results[name] = replay_sweep(few, curves, seed, concurrency=concurrency)
         if not quick:
             results["optuna tpe + hyperband"] = optuna_alone(cfg, curves, seed, budget)
         for name, trials in results.items():
@@ -275,6 +276,26 @@ def real(seeds: int, task: str | None, overrides: list[str]) -> None:
               f"{100 * regret:.2f} pp = {regret / se:.2f} SE")  # fmt: skip
 
 
+def same_world_best(seeds: int, task: str | None) -> None:
+    """The task's best recorded point trained under each ``trainer.seed`` 0..N-1 (a one-trial sweep each, tested
+    as a pick is): the best the space held in each real sweep's own draw of the training noise, so each pick's
+    regret is read against its own world, not against a mean over other seeds."""
+    recorded = recorded_tasks()[task or load_config(CONFIG).data.embedded]
+    curves = curve_table(recorded)
+    best = dict(json.loads(max(curves.runs, key=lambda key: curves.mean(key).test_acc[-1])))
+    print(f"the best recorded point: {best}")
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}",
+                       "run.name=best", f"trainer.seed={seed}", "search.num_samples=1",
+                       *([f"data.embedded={task}"] if task else []), *(f"{k}={v}" for k, v in best.items()),
+                       ]  # fmt: skip
+            if timed_run(command) is None:
+                raise SystemExit(f"the best point's run under trainer.seed {seed} failed")
+            pick = json.loads((Path(tmp) / "best" / "export" / "model.json").read_text())["heldout"]["pick"]
+        print(f"seed {seed}: the best point's test top-1 {pick['top1']:.4f} +- {pick['se']:.4f}", flush=True)
+
+
 def _real_beats(heldout: dict[str, Any]) -> bool:
     base = heldout["base"]
     return base is not None and beats(heldout["pick"]["top1"], base["top1"], heldout["pick"]["images"])
@@ -295,10 +316,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", help="one embedded task (default: every recorded one; real sweeps: the quickstart's)")
     parser.add_argument("--quick", action="store_true", help="replay rayjob and the base only, no peers")
     parser.add_argument("--no-noise", action="store_true", help="draw recorded runs, not the measured noise model")
+    parser.add_argument("--best-point", action="store_true",
+                        help="instead of sweeps, train the task's best recorded point under trainer.seed 0..N-1")
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="trials side by side, as the quickstart runs on 2 cores (default 2; 1: reproducible)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="settings for rayjob's sweep, e.g. search.reduction_factor=3")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = load_config(CONFIG, args.overrides)
+    if args.best_point:
+        same_world_best(args.seeds, args.task)
+        return 0
     if not args.replay:
         real(args.seeds, args.task, args.overrides)
         return 0
@@ -315,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.task and task != args.task:
                 continue
             print(f"== {task}", flush=True)
-            methods, oracle, images = replayed(recorded, args.seeds, args.overrides, args.quick, not args.no_noise)
+            methods, oracle, images = replayed(recorded, args.seeds, args.overrides, args.quick, not args.no_noise,
+                                               args.concurrency)  # fmt: skip
             possible = cfg.search.num_samples * cfg.trainer.max_epochs
             lines.append(print_replay(task, methods, oracle, images, possible))
     finally:

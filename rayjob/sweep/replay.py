@@ -149,8 +149,10 @@ def replay_config(cfg: Config, grid: dict[str, list[Any]]) -> Config:
     return cfg.with_values({"search.space": {key: {"choice": values} for key, values in grid.items()}})
 
 
-def replay_trial(sample: dict[str, Any], curves: Curves, seed: int, keys: list[str]) -> None:
-    """The Tune trainable: report the drawn run of ``sample``, one epoch per report.
+def replay_trial(sample: dict[str, Any], curves: Curves, seed: int, keys: list[str], epoch_seconds: float = 0.0
+                 ) -> None:  # fmt: skip
+    """The Tune trainable: report the drawn run of ``sample``, one epoch per report (each after
+    ``epoch_seconds``, so that trials running side by side interleave as training ones do).
 
     Each report carries a checkpoint holding the epoch, so a trial the scheduler pauses at a rung resumes
     where it stopped, as a training trial does."""
@@ -163,6 +165,7 @@ def replay_trial(sample: dict[str, Any], curves: Curves, seed: int, keys: list[s
             done, started = json.loads((Path(folder) / "replay.json").read_text())
     run = drawn_run(curves, {k: sample[k] for k in keys}, seed)
     for epoch in range(done + 1, len(run.val_acc) + 1):
+        time.sleep(epoch_seconds)
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "replay.json").write_text(json.dumps([epoch, started]))
             result = {"val/acc_top1": run.val_acc[epoch - 1], "val/loss": run.val_loss[epoch - 1],
@@ -180,9 +183,13 @@ class ReplayedTrial:
     is_base: bool = False
 
 
-def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None) -> list[ReplayedTrial]:
-    """Run ``cfg``'s searcher and scheduler (or ``scheduler``) over ``curves``, one trial at a time; trials
-    in start order."""
+def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None, concurrency: int = 1
+                 ) -> list[ReplayedTrial]:  # fmt: skip
+    """Run ``cfg``'s searcher and scheduler (or ``scheduler``) over ``curves``; trials in start order.
+
+    One trial at a time (``concurrency`` 1) replays the same every time. A real sweep runs several side by
+    side, and the searcher proposes while earlier trials still run (it knows less): ``concurrency`` > 1
+    replays that, each epoch taking 0.05 s so that trials interleave, at the price of timing-dependent order."""
     import numpy as np
     from ray import tune
 
@@ -197,9 +204,10 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None) 
     tie = tiebreak_of(cfg.search.metric)[0]
     with tempfile.TemporaryDirectory(prefix="rayjob-replay-") as tmp:
         here = cfg.with_values({"run.storage_path": tmp, "run.name": "replay"})
-        tune_config = build_tune_config(here, 1, None, scheduler)
+        tune_config = build_tune_config(here, concurrency, None, scheduler)
+        epoch_seconds = 0.0 if concurrency == 1 else 0.05
         tuner = tune.Tuner(
-            tune.with_parameters(replay_trial, curves=curves, seed=seed, keys=keys),
+            tune.with_parameters(replay_trial, curves=curves, seed=seed, keys=keys, epoch_seconds=epoch_seconds),
             tune_config=tune_config,
             run_config=tune.RunConfig(name="replay", storage_path=tmp, verbose=0, callbacks=tune_loggers()),
         )
