@@ -68,11 +68,11 @@ def split_by_seed(points: list[dict], signal: Any) -> tuple[float, float]:
     trains every trial under one seed, so only the second part reorders its trials."""
     seeds = sorted(set.intersection(*({s["seed"] for s in c["seeds"]} for c in points)))
     deviation = {}
-    for c in points:
+    for index, c in enumerate(points):
         runs = {s["seed"]: signal(s) for s in c["seeds"] if s["seed"] in seeds}
         mean = statistics.mean(runs.values())
         for seed, value in runs.items():
-            deviation[(c["params"].__repr__(), seed)] = value - mean
+            deviation[(index, seed)] = value - mean
     effect = {seed: statistics.mean(v for (_, s), v in deviation.items() if s == seed) for seed in seeds}
     own = [v - effect[s] for (_, s), v in deviation.items()]
     n = len(seeds)

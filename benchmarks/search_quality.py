@@ -74,7 +74,8 @@ def recorded_tasks() -> dict[str, dict[str, Any]]:
     files = sorted(BENCHMARKS.glob("curves_*.json"), key=lambda f: (f.name != "curves_quickstart.json", f.name))
     if not files:
         raise SystemExit(f"no benchmarks/curves_*.json under {BENCHMARKS}: run python benchmarks/record_curves.py")
-    return {json.loads(f.read_text())["task"].split(" ")[0]: json.loads(f.read_text()) for f in files}
+    recorded = [json.loads(f.read_text()) for f in files]
+    return {r["task"].split(" ")[0]: r for r in recorded}
 
 
 def beats(test: float, base: float, images: int) -> bool:
@@ -136,7 +137,8 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
     images = int(recorded["test_images"])
     cfg = replay_config(load_config(CONFIG, overrides), recorded["grid"])
     max_epochs = cfg.trainer.max_epochs
-    oracle = max(curves.mean(key).test_acc[-1] for key in curves.runs)
+    best_key = curves.best_point()
+    oracle = curves.mean(best_key).test_acc[-1]
     peers = {} if quick else {
         "random + fifo": {"search.algorithm": "random", "search.scheduler": "fifo"},
         "tpe + fifo": {"search.algorithm": "tpe", "search.scheduler": "fifo"},
@@ -144,7 +146,6 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
     }  # fmt: skip
     names = ["rayjob (tpe + its asha)", *peers, *([] if quick else ["optuna tpe + hyperband"]), "best point alone",
              "base config alone"]  # fmt: skip
-    best_values = json.loads(max(curves.runs, key=lambda key: curves.mean(key).test_acc[-1]))
     methods = {name: Method(name) for name in names}
     base_values = base_point(cfg)
     for seed in range(seeds):
@@ -171,7 +172,7 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
             expected = curves.mean(curve_key(chosen.params)).test_acc[-1] if chosen else 0.0
             _add(methods[name], test, expected, beats(test, base_test, images), sum(t.epochs for t in trials))
         base_expected = curves.mean(curve_key(base_values)).test_acc[-1]
-        best_test = drawn_run(curves, dict(best_values), seed).test_acc[-1]  # a search's ceiling: no search at all
+        best_test = drawn_run(curves, dict(json.loads(best_key)), seed).test_acc[-1]  # the ceiling: no search at all
         _add(methods["best point alone"], best_test, oracle, beats(best_test, base_test, images), max_epochs)
         _add(methods["base config alone"], base_test, base_expected, False, max_epochs)
         line = ", ".join(f"{n.split(' (')[0]} {m.tests[-1]:.4f}" for n, m in methods.items())
@@ -251,16 +252,9 @@ def real(seeds: int, task: str | None, overrides: list[str]) -> None:
     rows: list[tuple[int, dict[str, Any], float, int]] = []
     data = [f"data.embedded={task}"] if task else []
     for seed in range(seeds):
-        with tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}",
-                       "run.name=bench", f"search.seed={seed}", f"trainer.seed={seed}", *data, *overrides]  # fmt: skip
-            finished = timed_run(command)
-            if finished is None:
-                raise SystemExit(f"the sweep of seed {seed} failed")
-            heldout = json.loads((Path(tmp) / "bench" / "export" / "model.json").read_text())["heldout"]
-            records = [json.loads(line) for line in (Path(tmp) / "bench" / "trials.jsonl").read_text().splitlines()]
-        epochs = sum(r["epochs"] for r in records)
-        rows.append((seed, heldout, finished[1], epochs))
+        heldout, wall, epochs = quickstart_sweep(f"the sweep of seed {seed}", [f"search.seed={seed}",
+                                                 f"trainer.seed={seed}", *data, *overrides])  # fmt: skip
+        rows.append((seed, heldout, wall, epochs))
         _print_real_row(*rows[-1])
     wins = sum(_real_beats(h) for _, h, _, _ in rows)
     print(f"real: the pick beat its base trial by >= {NOISE_SE:g} SE on test in {wins} of {len(rows)} sweeps; "
@@ -268,7 +262,7 @@ def real(seeds: int, task: str | None, overrides: list[str]) -> None:
     recorded = recorded_tasks().get(task or load_config(CONFIG).data.embedded)
     if recorded is not None:
         curves = curve_table(recorded)
-        oracle = max(curves.mean(key).test_acc[-1] for key in curves.runs)
+        oracle = curves.mean(curves.best_point()).test_acc[-1]
         picks = [h["pick"]["top1"] for _, h, _, _ in rows]
         se = binomial_se(oracle, int(recorded["test_images"]))
         regret = statistics.median(oracle - p for p in picks)
@@ -276,23 +270,31 @@ def real(seeds: int, task: str | None, overrides: list[str]) -> None:
               f"{100 * regret:.2f} pp = {regret / se:.2f} SE")  # fmt: skip
 
 
+def quickstart_sweep(what: str, overrides: list[str]) -> tuple[dict[str, Any], float, int]:
+    """``python -m rayjob.tune`` on the quickstart with ``overrides`` in a temporary folder: the sidecar's
+    held-out record, the wall time and the epochs its trials ran."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}",
+                   "run.name=bench", *overrides]  # fmt: skip
+        finished = timed_run(command)
+        if finished is None:
+            raise SystemExit(f"{what} failed")
+        heldout = json.loads((Path(tmp) / "bench" / "export" / "model.json").read_text())["heldout"]
+        records = [json.loads(line) for line in (Path(tmp) / "bench" / "trials.jsonl").read_text().splitlines()]
+    return heldout, finished[1], sum(r["epochs"] for r in records)
+
+
 def same_world_best(seeds: int, task: str | None) -> None:
     """The task's best recorded point trained under each ``trainer.seed`` 0..N-1 (a one-trial sweep each, tested
     as a pick is): the best the space held in each real sweep's own draw of the training noise, so each pick's
     regret is read against its own world, not against a mean over other seeds."""
     recorded = recorded_tasks()[task or load_config(CONFIG).data.embedded]
-    curves = curve_table(recorded)
-    best = dict(json.loads(max(curves.runs, key=lambda key: curves.mean(key).test_acc[-1])))
+    best = dict(json.loads(curve_table(recorded, noise=False).best_point()))
     print(f"the best recorded point: {best}")
+    data = [f"data.embedded={task}"] if task else []
     for seed in range(seeds):
-        with tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, "-m", "rayjob.tune", "--config", str(CONFIG), f"run.storage_path={tmp}",
-                       "run.name=best", f"trainer.seed={seed}", "search.num_samples=1",
-                       *([f"data.embedded={task}"] if task else []), *(f"{k}={v}" for k, v in best.items()),
-                       ]  # fmt: skip
-            if timed_run(command) is None:
-                raise SystemExit(f"the best point's run under trainer.seed {seed} failed")
-            pick = json.loads((Path(tmp) / "best" / "export" / "model.json").read_text())["heldout"]["pick"]
+        overrides = [f"trainer.seed={seed}", "search.num_samples=1", *data, *(f"{k}={v}" for k, v in best.items())]
+        pick = quickstart_sweep(f"the best point's run under trainer.seed {seed}", overrides)[0]["pick"]
         print(f"seed {seed}: the best point's test top-1 {pick['top1']:.4f} +- {pick['se']:.4f}", flush=True)
 
 

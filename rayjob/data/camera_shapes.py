@@ -13,7 +13,6 @@ Generated offline with a fixed seed, written once as an ImageFolder under ``<cac
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +50,17 @@ def _bars(angle: float) -> list[list[Point]]:
 
 
 # class name -> (filled polygons, outlined polygons, circles: True filled), in units of the symbol's radius
-SHAPES: dict[str, Callable[[], tuple[list[list[Point]], list[list[Point]], list[bool]]]] = {
-    "disc": lambda: ([], [], [True]),
-    "ring": lambda: ([], [], [False]),
-    "square": lambda: ([_polygon(4, 45.0)], [], []),
-    "frame": lambda: ([], [_polygon(4, 45.0)], []),
-    "diamond": lambda: ([], [_polygon(4, 0.0)], []),
-    "triangle": lambda: ([_polygon(3)], [], []),
-    "plus": lambda: (_bars(0.0), [], []),
-    "cross": lambda: (_bars(45.0), [], []),
-    "star": lambda: ([_star()], [], []),
-    "hexagon": lambda: ([_polygon(6)], [], []),
+SHAPES: dict[str, tuple[list[list[Point]], list[list[Point]], list[bool]]] = {
+    "disc": ([], [], [True]),
+    "ring": ([], [], [False]),
+    "square": ([_polygon(4, 45.0)], [], []),
+    "frame": ([], [_polygon(4, 45.0)], []),
+    "diamond": ([], [_polygon(4, 0.0)], []),
+    "triangle": ([_polygon(3)], [], []),
+    "plus": (_bars(0.0), [], []),
+    "cross": (_bars(45.0), [], []),
+    "star": ([_star()], [], []),
+    "hexagon": ([_polygon(6)], [], []),
 }
 
 
@@ -98,7 +97,7 @@ def render(name: str, neighbour: str, rng: np.random.Generator) -> np.ndarray:
 
 def _draw(draw: ImageDraw.ImageDraw, name: str, centre: np.ndarray, radius: float, turn: float, stroke: float) -> None:
     """Draw ``name`` at ``centre`` (crop pixels), ``radius`` pixels, turned ``turn`` degrees, on the big canvas."""
-    filled, outlined, discs = SHAPES[name]()
+    filled, outlined, discs = SHAPES[name]
     c, s = math.cos(math.radians(turn)), math.sin(math.radians(turn))
     width = max(1, round(stroke * radius * SCALE))
 

@@ -28,6 +28,7 @@ import math
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,28 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Deviation:
-    """One run of a many-seed point minus the point's mean, scaled to one run's spread."""
-
-    level: float  # the point's mean final val top-1
-    point: str  # its key
-    seed: int  # the training seed of the run
-    run: Run
-
-
-@dataclass(frozen=True)
 class Curves:
     """A task's recorded runs by point, and the run-to-run deviations measured on its many-seed points."""
 
     runs: dict[str, list[Run]]  # point key -> its runs, one per recorded seed
-    noise: list[Deviation] = field(default_factory=list)  # measured on the points with NOISE_SEEDS or more runs
+    # point with NOISE_SEEDS or more runs -> training seed -> that run minus the point's mean, at one run's spread
+    noise: dict[str, dict[int, Run]] = field(default_factory=dict)
+
+    @cached_property
+    def means(self) -> dict[str, Run]:
+        return {key: _mean(runs) for key, runs in self.runs.items()}
+
+    @cached_property
+    def worlds(self) -> list[int]:
+        """The training seeds every many-seed point was recorded under: what one replayed sweep draws from."""
+        return sorted(set.intersection(*(set(by_seed) for by_seed in self.noise.values())))
 
     def mean(self, key: str) -> Run:
-        return _mean(self.runs[key])
+        return self.means[key]
+
+    def best_point(self) -> str:
+        """The key of the point with the best mean final test top-1 (the space's best)."""
+        return max(self.runs, key=lambda key: self.means[key].test_acc[-1])
 
 
 def curve_key(values: dict[str, Any]) -> str:
@@ -82,49 +87,39 @@ def curve_table(recorded: dict[str, Any], noise: bool = True) -> Curves:
         for c in recorded["configs"]
     }
     seeds = {curve_key(c["params"]): [s["seed"] for s in c["seeds"]] for c in recorded["configs"]}
-    return Curves(runs, noise_pool(runs, seeds) if noise else [])
+    return Curves(runs, noise_pool(runs, seeds) if noise else {})
 
 
-def noise_pool(runs: dict[str, list[Run]], seeds: dict[str, list[int]]) -> list[Deviation]:
+def noise_pool(runs: dict[str, list[Run]], seeds: dict[str, list[int]]) -> dict[str, dict[int, Run]]:
     """Each run of each point with ``NOISE_SEEDS`` or more runs, as its deviation from the point's mean, scaled
     by sqrt(n / (n - 1)) so that it spreads as one run does about the true mean."""
-    pool = []
-    for key, point_runs in sorted(runs.items()):
+    pool: dict[str, dict[int, Run]] = {}
+    for key, point_runs in runs.items():
         n = len(point_runs)
         if n < NOISE_SEEDS:
             continue
         mean, scale = _mean(point_runs), math.sqrt(n / (n - 1))
-        for seed, run in zip(seeds[key], point_runs, strict=True):
-            pool.append(Deviation(mean.val_acc[-1], key, seed, _combine(run, mean, lambda a, b, k=scale: k * (a - b))))
+        pool[key] = {seed: _combine(run, mean, lambda a, b, k=scale: k * (a - b))
+                     for seed, run in zip(seeds[key], point_runs, strict=True)}  # fmt: skip
     return pool
 
 
 def drawn_run(curves: Curves, values: dict[str, Any], seed: int) -> Run:
     """The run a trial of ``values`` replays in the sweep of ``seed`` (stable across processes)."""
     key = curve_key(values)
-    runs = curves.runs[key]
     draw = _hashed(f"{seed}:{key}")
     if not curves.noise:
+        runs = curves.runs[key]
         return runs[draw % len(runs)]
-    worlds = sorted(set.intersection(*({d.seed for d in curves.noise if d.point == p} for p in _points(curves))))
-    world = worlds[_hashed(f"world:{seed}") % len(worlds)]  # the training seed of this sweep, for every trial
+    world = curves.worlds[_hashed(f"world:{seed}") % len(curves.worlds)]  # this sweep's training seed, every trial's
     mean = curves.mean(key)
-    nearest = sorted(_points(curves), key=lambda p: (abs(_level(curves, p) - mean.val_acc[-1]), p))[:NEAREST_POINTS]
-    lender = nearest[draw % len(nearest)]
-    deviation = next(d.run for d in curves.noise if d.point == lender and d.seed == world)
-    return _clipped(_combine(mean, deviation, lambda a, b: a + b))
+    level = mean.val_acc[-1]
+    nearest = sorted(curves.noise, key=lambda p: (abs(curves.mean(p).val_acc[-1] - level), p))[:NEAREST_POINTS]
+    return _clipped(_combine(mean, curves.noise[nearest[draw % len(nearest)]][world], lambda a, b: a + b))
 
 
 def _hashed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
-def _points(curves: Curves) -> list[str]:
-    return sorted({d.point for d in curves.noise})
-
-
-def _level(curves: Curves, point: str) -> float:
-    return next(d.level for d in curves.noise if d.point == point)
 
 
 def _mean(runs: list[Run]) -> Run:
