@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rayjob.config import DataConfig
+from rayjob.config import DataSection
 from rayjob.data.datamodule import ImageDataModule
 
 SIZE = 224
@@ -82,7 +82,7 @@ def user_loop(root: Path, workers: int) -> torch.utils.data.DataLoader:
 
 
 def rayjob_loader(root: Path, workers: int, cache: str, cache_dir: Path) -> tuple[ImageDataModule, float]:
-    cfg = DataConfig(root=str(root), image_size=SIZE, augment="basic", batch_size=64, num_workers=workers,
+    cfg = DataSection(root=str(root), image_size=SIZE, augment="basic", batch_size=64, num_workers=workers,
                      cache=cache, cache_dir=str(cache_dir))  # fmt: skip
     data = ImageDataModule(cfg, root)
     started = time.perf_counter()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the S3 test server lives with the tes
 
 from s3_server import create_bucket, s3_server  # noqa: E402
 
-from rayjob.config import DataConfig  # noqa: E402
+from rayjob.config import DataSection  # noqa: E402
 from rayjob.data.digits import ensure_embedded  # noqa: E402
 from rayjob.data.sources import _filesystem, listing_digest, resolve_root  # noqa: E402
 from rayjob.storage import upload  # noqa: E402
@@ -42,7 +42,7 @@ def main() -> int:
         started = time.perf_counter()
         upload(local, uri)
         print(f"uploaded {files} files in {time.perf_counter() - started:.1f} s")
-        cfg = DataConfig(root=uri, cache_dir=str(Path(tmp) / "node-cache"))
+        cfg = DataSection(root=uri, cache_dir=str(Path(tmp) / "node-cache"))
         started = time.perf_counter()
         resolve_root(cfg)
         first = time.perf_counter() - started

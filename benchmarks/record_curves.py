@@ -9,9 +9,9 @@ the quickstart's space (all `choice`) x each seed handed in as `points_to_evalua
 no base trial and `trainer.test_curve: true`, so each point trains all `trainer.max_epochs` epochs exactly as a
 sweep trial does, and its test split is evaluated after every epoch too (nothing selects on it here). The JSON
 keeps, per point and seed, val top-1, val loss and test top-1 at every epoch: what the replay
-(`rayjob.sweep.replay`, `benchmarks/search_quality.py --replay`, `tests/test_search_replay.py`) draws from.
+(`benchmarks/replay.py`, `benchmarks/search_quality.py --replay`, `tests/test_search_replay.py`) draws from.
 With `--add` the new runs join the task's file (its points' seed lists grow): the points recorded under more
-seeds give the replay its measure of run-to-run noise (`rayjob.sweep.replay.noise_pool`).
+seeds give the replay its measure of run-to-run noise (`benchmarks/replay.py, noise_pool`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from timing import ROOT
 
 from rayjob.config import load_config
 from rayjob.layout import trial_dir_name
-from rayjob.sweep.results import read_records
+from rayjob.results import read_records
 from rayjob.sweep.space import parse_spec
 
 CONFIG = ROOT / "configs" / "quickstart.yaml"

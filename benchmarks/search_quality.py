@@ -5,7 +5,7 @@
     python benchmarks/search_quality.py --seeds 6 --task camera-shapes   # real sweeps on another embedded task
     python benchmarks/search_quality.py --replay --seeds 20 --quick search.reduction_factor=3   # a setting, no peers
 
-Replay (``rayjob.sweep.replay``): every trial reports a run of its point drawn with the run-to-run noise
+Replay (``benchmarks/replay.py``): every trial reports a run of its point drawn with the run-to-run noise
 measured on that task, through the real Tuner, searcher and scheduler; the pick is made by the real rule on
 val and judged by its test top-1. One block per recorded task (``benchmarks/curves_*.json``), then the worst.
 Methods, each sweep seed 0..N-1, all at the epoch budget rayjob used in that seed:
@@ -39,11 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from timing import ROOT, timed_run
-
-from rayjob.config import Config, load_config
-from rayjob.outputs.heldout import binomial_se
-from rayjob.sweep.replay import (
+from replay import (  # benchmarks/ is on sys.path when a script here runs
     Curves,
     ReplayedTrial,
     curve_key,
@@ -53,6 +49,10 @@ from rayjob.sweep.replay import (
     replay_config,
     replay_sweep,
 )
+from timing import ROOT, timed_run
+
+from rayjob.config import Config, load_config
+from rayjob.outputs.heldout import binomial_se
 from rayjob.sweep.space import base_point
 
 CONFIG = ROOT / "configs" / "quickstart.yaml"
@@ -181,7 +181,7 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
 
 
 def _grace(cfg: Config) -> int:
-    from rayjob.sweep.schedule import grace_period
+    from rayjob.sweep.grace_period import grace_period
 
     return grace_period(cfg)
 

@@ -109,7 +109,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each length and loop (default 5)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from rayjob.cli import quiet_libraries
+    from rayjob.library_logs import quiet_libraries
 
     quiet_libraries(ray_info=False)
     plain_run(50), rayjob_run(50)  # imports and first-call costs out of the way

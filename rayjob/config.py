@@ -49,7 +49,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class AugmentConfig(Section):
+class AugmentSection(Section):
     """Training-time augmentation as knobs, each searchable (``data.augment.degrade: {uniform: [0, 0.8]}``).
 
     The defaults suit digits, text and jersey numbers: no flip (a mirrored 2 is no 2), a mild crop. A preset
@@ -74,7 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class DataConfig(Section):
+class DataSection(Section):
     """Where the images are and how they are turned into tensors."""
 
     root: str | None = None  # ImageFolder root; null = the embedded dataset below
@@ -82,7 +82,7 @@ class DataConfig(Section):
     cache_dir: str = "~/.cache/rayjob"  # node-local: the embedded dataset, URI copies, the decoded cache
     cache: Literal["none", "decoded"] = "none"  # decoded: each image decoded once per node into a shared store
     image_size: int = Field(32, ge=8)
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)  # knobs, or a preset name (PRESETS)
+    augment: AugmentSection = Field(default_factory=AugmentSection)  # knobs, or a preset name (PRESETS)
     mean: Rgb = Field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list[PositiveFloat] = Field(default_factory=lambda: list(IMAGENET_STD), min_length=3, max_length=3)
     batch_size: int = Field(64, ge=1)
@@ -102,31 +102,31 @@ class DataConfig(Section):
         return value
 
 
-class ModelConfig(Section):
+class ModelSection(Section):
     backbone: str = "resnet18"  # checked against the registry in rayjob.model.backbones
     weights: str | None = None  # local state_dict file; nothing is ever downloaded
     channels_last: bool = False  # NHWC memory format (GPU with 16-mixed: usually faster)
 
 
-class OptimConfig(Section):
+class OptimSection(Section):
     lr: float = Field(1.0e-3, gt=0)
     weight_decay: float = Field(0.05, ge=0)  # not applied to norm layers and biases
     warmup_epochs: float = Field(1.0, ge=0)  # linear LR warmup, then cosine decay per step
     min_lr_ratio: float = Field(0.01, ge=0, le=1)  # final LR as a fraction of lr
 
 
-class LossConfig(Section):
+class LossSection(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     class_weights: bool = False  # inverse-frequency class weights in the cross-entropy
 
 
-class EmaConfig(Section):
+class EmaSection(Section):
     enabled: bool = True
     decay: float = Field(0.999, gt=0, lt=1)
     warmup: bool = True  # effective decay min(decay, (1+n)/(10+n)) after n updates
 
 
-class TrainerConfig(Section):
+class TrainerSection(Section):
     max_epochs: int = Field(8, ge=1)
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"  # auto: GPU when the machine/cluster has one
     precision: Precision = "auto"  # auto: 16-mixed on GPU, 32-true on CPU
@@ -143,14 +143,14 @@ class TrainerConfig(Section):
     early_stopping_patience: int | None = Field(None, ge=1)  # rayjob.train only: stop after N epochs w/o gain
 
 
-class ScalingConfig(Section):
+class ScalingSection(Section):
     num_workers: int = Field(0, ge=0)  # 0: run in this process (debuggable); N: N Ray Train workers (DDP)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(1.0, gt=0)  # used when the accelerator is a GPU; fractions allowed
     worker_start_retries: int = Field(2, ge=0)  # worker groups that cannot start: retries, then the run fails
 
 
-class RunConfig(Section):
+class RunSection(Section):
     name: str = Field("quickstart", min_length=1, pattern=r"^[^/\\]+$")
     storage_path: str = "results"  # local folder, or s3:// / gs:// / any URI pyarrow reads
     checkpoints_to_keep: int = Field(2, ge=1)
@@ -159,11 +159,11 @@ class RunConfig(Section):
     wandb_project: str = "rayjob"  # online needs WANDB_API_KEY in the environment, never in a config
     # The dashboard of a local Ray that rayjob starts (not of a cluster it joins). auto: on when runs use Ray
     # Train workers (Ray Train's placement-group cleanup queries the dashboard's State API), off for
-    # in-process trials, where it only costs CPU (18 s of a quickstart sweep's ~800 CPU-seconds on 2 cores)
+    # in-process trials, where it only costs CPU (docs/performance.md)
     ray_dashboard: Literal["auto", "on", "off"] = "auto"
 
 
-class SearchConfig(Section):
+class SearchSection(Section):
     """The sweep (``python -m rayjob.tune``): Optuna TPE proposes, ASHA stops the weak early."""
 
     num_samples: int = Field(10, ge=1)
@@ -203,15 +203,15 @@ class SearchConfig(Section):
 
 
 class Config(Section):
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
-    ema: EmaConfig = Field(default_factory=EmaConfig)
-    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
-    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
-    search: SearchConfig = Field(default_factory=SearchConfig)
+    data: DataSection = Field(default_factory=DataSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    loss: LossSection = Field(default_factory=LossSection)
+    ema: EmaSection = Field(default_factory=EmaSection)
+    trainer: TrainerSection = Field(default_factory=TrainerSection)
+    scaling: ScalingSection = Field(default_factory=ScalingSection)
+    run: RunSection = Field(default_factory=RunSection)
+    search: SearchSection = Field(default_factory=SearchSection)
 
     @classmethod
     def from_dict(cls, raw: Any) -> Config:

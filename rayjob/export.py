@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     results: str = args.results.rstrip("/")
     if not exists(results):
         raise ExportError(f"{results} does not exist; give a sweep folder, a run folder or a checkpoint.ckpt")
-    from rayjob.sweep.results import read_records
+    from rayjob.results import read_records
 
     records = read_records(results) if not results.endswith(".ckpt") else None
     if args.fastest_within is not None:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def finish_saved_sweep(experiment: str, records: list) -> int:
     from rayjob.outputs.finish import finish_sweep
     from rayjob.outputs.heldout import held_out
-    from rayjob.sweep.results import SweepOutcome
+    from rayjob.results import SweepOutcome
 
     cfg = read_run_config(experiment) or Config()
     outcome = SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records)
@@ -77,7 +77,7 @@ def finish_saved_sweep(experiment: str, records: list) -> int:
 def export_fastest(experiment: str, records: list, points: float, out: Path | None) -> int:
     """Export the fastest trial within ``points`` pp of the best, with the usual checks; the sidecar says so."""
     from rayjob.outputs.latency import fastest_within, sweep_latencies
-    from rayjob.sweep.results import best_trial
+    from rayjob.results import best_trial
 
     cfg = read_run_config(experiment) or Config()
     best = best_trial(records, cfg.search.metric, cfg.search.mode)

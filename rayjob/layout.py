@@ -8,7 +8,7 @@
   trial-<id>/                           a sweep trial: Tune's result.json, its plots; in-process trials'
                                         checkpoints too; timing.jsonl (when each of its runs began and ended)
   train-<id>/checkpoint_*/              TorchTrainer trials: the trial's Ray Train run
-  trials.jsonl  trials.csv              one typed record per trial (rayjob.sweep.results); CSV for people
+  trials.jsonl  trials.csv              one typed record per trial (rayjob.results); CSV for people
   optuna_journal.log                    the Optuna study, for `optuna-dashboard` (local storage)
   report.md  *.png                      the sweep report
   export/model.onnx  export/model.json  the exported best model and its sidecar
@@ -28,7 +28,7 @@ TRIAL_TIMING_FILE = "timing.jsonl"  # a trial's runs (first, and after each paus
 TRIALS_JSONL = "trials.jsonl"
 TRIALS_CSV = "trials.csv"
 STUDY_FILE = "optuna_journal.log"
-# rayjob.sweep.asha.RungScheduler's rungs and paused trials. In a subfolder: Tune's restore copies the
+# rayjob.sweep.rung_scheduler.RungScheduler's rungs and paused trials. In a subfolder: Tune's restore copies the
 # experiment root's *.json and *.pkl into its staging folder and later uploads them back, over newer ones.
 SCHEDULER_STATE_FILE = "scheduler/state.json"
 REPORT_FILE = "report.md"

@@ -40,14 +40,14 @@ def predict(model: Path, inputs: list[Path], top_k: int = 3) -> tuple[list[dict[
     """Top-k classes per image; unreadable images are returned as error lines, not raised."""
     import numpy as np
 
-    from rayjob.config import DataConfig
+    from rayjob.config import DataSection
     from rayjob.data.decoded import decode
     from rayjob.data.transforms import eval_transform
     from rayjob.outputs.onnx import inference_session
 
     sidecar = load_sidecar(model)
     prep = sidecar["preprocessing"]
-    transform = eval_transform(DataConfig(image_size=prep["image_size"], mean=prep["mean"], std=prep["std"]))
+    transform = eval_transform(DataSection(image_size=prep["image_size"], mean=prep["mean"], std=prep["std"]))
     classes = [sidecar["classes"][str(i)] for i in range(len(sidecar["classes"]))]
     limit = prep.get("stored_size", 2**31)  # sidecars before rayjob-onnx-v1.1 did not scale down first
     session = inference_session(model)

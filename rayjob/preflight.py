@@ -62,7 +62,7 @@ def short_run_warning(cfg: Config, index: DatasetIndex | None) -> str | None:
 
 
 def check_dashboard(cfg: Config) -> None:
-    """Ray Train workers hang without the dashboard (``rayjob.training.launch.dashboard_wanted``)."""
+    """Ray Train workers hang without the dashboard (``rayjob.ray_cluster.dashboard_wanted``)."""
     if cfg.run.ray_dashboard == "off" and cfg.scaling.num_workers >= 1:
         raise ConfigError(
             f"run.ray_dashboard=off with scaling.num_workers={cfg.scaling.num_workers}: Ray Train cleans up its "

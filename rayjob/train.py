@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
+from rayjob.cli import add_config_arguments, config_from_args, run_main
 from rayjob.config import Config
 from rayjob.console import warn
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
+from rayjob.library_logs import quiet_libraries
 from rayjob.preflight import check_config_and_data, short_run_warning
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
 from rayjob.storage import is_uri
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_process(cfg: Config) -> RunResult:
     """The training function in this process, persisting through a ``LocalSession``."""
-    from rayjob.training.launch import local_gpus, resolve_devices
+    from rayjob.devices import local_gpus, resolve_devices
     from rayjob.training.loop import train_loop
     from rayjob.training.sessions import LocalSession
 
@@ -82,11 +83,13 @@ def run_in_process(cfg: Config) -> RunResult:
 
 def run_on_ray_train(cfg: Config) -> RunResult:
     """A ``TorchTrainer`` of N workers; CPU or GPU is decided from the cluster's resources, not this machine's."""
+    from rayjob.devices import resolve_devices
     from rayjob.layout import CHECKPOINT_FILE
     from rayjob.ranking import best
+    from rayjob.ray_cluster import cluster_gpus, dashboard_wanted, init_ray
     from rayjob.storage import join, with_scheme
     from rayjob.training.entry import train_worker
-    from rayjob.training.launch import build_trainer, cluster_gpus, dashboard_wanted, init_ray, resolve_devices
+    from rayjob.training.launch import build_trainer
 
     folder = run_dir(cfg.run.storage_path, cfg.run.name)
     check_same_config(cfg, folder)

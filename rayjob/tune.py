@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from rayjob.cli import add_config_arguments, config_from_args, quiet_libraries, run_main
+from rayjob.cli import add_config_arguments, config_from_args, run_main
 from rayjob.console import warn
 from rayjob.errors import ConfigError
+from rayjob.library_logs import quiet_libraries
 from rayjob.preflight import check_config_and_data, short_run_warning
-from rayjob.sweep.schedule import grace_period
+from rayjob.sweep.grace_period import grace_period
 from rayjob.sweep.space import check_space
 
 
@@ -103,10 +104,10 @@ def sweep(cfg: object, resume: bool, verbose: bool, extension: tuple | None = No
     (when it finished) the post-hook over every trial; the last line printed is the best metric."""
     from rayjob.outputs.finish import finish_sweep
     from rayjob.outputs.heldout import held_out
+    from rayjob.outputs.summary import print_summary
+    from rayjob.ray_cluster import shutdown_ray_in_background
+    from rayjob.results import write_records
     from rayjob.sweep.driver import run_sweep
-    from rayjob.sweep.results import write_records
-    from rayjob.sweep.summary import print_summary
-    from rayjob.training.launch import shutdown_ray_in_background
 
     started = time.perf_counter()
     num_samples = cfg.search.num_samples

@@ -159,7 +159,7 @@ def test_every_help_fits_100_columns_and_shows_a_whole_example(
 
 def test_ray_train_v1_is_refused_in_one_line_where_ray_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     from rayjob.errors import RayjobError
-    from rayjob.training.launch import check_train_v2, init_ray
+    from rayjob.ray_cluster import check_train_v2, init_ray
 
     monkeypatch.setenv("RAY_TRAIN_V2_ENABLED", "0")
     with pytest.raises(RayjobError, match="rayjob needs it .*: unset RAY_TRAIN_V2_ENABLED"):

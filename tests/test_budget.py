@@ -11,7 +11,7 @@ from helpers import write_config
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
-from rayjob.sweep.results import read_records
+from rayjob.results import read_records
 from rayjob.tune import main
 
 BUDGET_S = 15

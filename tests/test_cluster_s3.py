@@ -173,7 +173,7 @@ def test_sweep_on_three_nodes_with_s3_storage_survives_a_spot_reclaim(
     assert status == 0, output[-4000:]
     assert hit, "no worker node was removed mid-trial"
 
-    from rayjob.sweep.results import read_records
+    from rayjob.results import read_records
 
     records = read_records(experiment)
     head = cluster.head_node.node_id

@@ -101,7 +101,7 @@ def test_progress_line_is_redrawn_in_place_on_a_terminal(
 WORKER_ENDED_BY_SIGTERM = """
 import os, signal, sys, threading, time
 import ray
-from rayjob.training.launch import init_ray
+from rayjob.ray_cluster import init_ray
 
 @ray.remote
 class Trial:
@@ -138,7 +138,7 @@ def test_worker_output_is_shown_but_not_the_traceback_of_a_sigterm_from_ray(tmp_
 
 
 def test_a_sigterm_traceback_split_over_two_batches_is_dropped_whole() -> None:
-    from rayjob.training.worker_logs import SigtermTracebackFilter
+    from rayjob.worker_output import SigtermTracebackFilter
 
     keep = SigtermTracebackFilter()
     first = ["epoch 3 done", "Exception ignored in: <module 'threading'>", "Traceback (most recent call last):",
@@ -155,7 +155,7 @@ def test_a_sigterm_traceback_split_over_two_batches_is_dropped_whole() -> None:
 
 def test_rays_notices_about_its_own_machinery_are_dropped_but_other_lines_stay() -> None:
     """Lines Ray logs in its processes before rayjob's code runs there (real ones, shortened at the ends)."""
-    from rayjob.training.worker_logs import without_ray_notices
+    from rayjob.worker_output import without_ray_notices
 
     notices = [
         "Restored on 192.0.2.2 from checkpoint: Checkpoint(filesystem=local, path=/tmp/r/q/trial-1f/ch)",
@@ -172,7 +172,7 @@ def test_the_known_gpu_worker_warnings_are_filtered_and_others_are_not() -> None
     fresh process that sets rayjob's filters as a trial process does."""
     script = """
 import warnings
-from rayjob.cli import quiet_libraries
+from rayjob.library_logs import quiet_libraries
 quiet_libraries(ray_info=False)
 for message in [
     "barrier(): using the device under current context. You can specify `device_id` in `init_process_group` "

@@ -7,7 +7,7 @@ import torch
 from helpers import make_image_folder, write_image
 from PIL import Image
 
-from rayjob.config import DataConfig
+from rayjob.config import DataSection
 from rayjob.data.datamodule import ImageDataModule
 from rayjob.data.digits import SPLIT_FRACTIONS
 from rayjob.data.files import inverse_frequency, load_rgb
@@ -48,7 +48,7 @@ def test_corrupt_image_names_the_file(tmp_path: Path) -> None:
 def test_classes_come_from_train_and_val_may_be_a_subset(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path, {**COLORS, "c": (0, 0, 200)}, {"train": 3})
     make_image_folder(tmp_path, COLORS, {"val": 2})
-    data = ImageDataModule(DataConfig(), root)
+    data = ImageDataModule(DataSection(), root)
     assert data.classes == ["a", "b", "c"]
     assert data.class_counts("train") == [3, 3, 3]
     assert data.class_counts("val") == [2, 2, 0]
@@ -59,7 +59,7 @@ def test_val_class_not_in_train_is_a_clear_error(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path, COLORS, {"train": 2})
     make_image_folder(tmp_path, {"zebra": (9, 9, 9)}, {"val": 1})
     with pytest.raises(DataError, match=r"val has class folder\(s\) not in train/: zebra"):
-        ImageDataModule(DataConfig(), root)
+        ImageDataModule(DataSection(), root)
 
 
 def test_empty_class_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -67,22 +67,22 @@ def test_empty_class_folder_is_a_clear_error(tmp_path: Path) -> None:
     (root / "val" / "b" / "b_0.png").unlink()
     (root / "val" / "b" / "notes.txt").write_text("no images here")
     with pytest.raises(DataError, match=r"class folder .*val/b holds no images"):
-        ImageDataModule(DataConfig(), root)
+        ImageDataModule(DataSection(), root)
 
 
 def test_missing_root_split_and_single_class(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="dataset root .* does not exist"):
-        ImageDataModule(DataConfig(), tmp_path / "nowhere")
+        ImageDataModule(DataSection(), tmp_path / "nowhere")
     root = make_image_folder(tmp_path / "noval", COLORS, {"train": 2})
     with pytest.raises(DataError, match="val does not exist"):
-        ImageDataModule(DataConfig(), root)
+        ImageDataModule(DataSection(), root)
     one = make_image_folder(tmp_path / "one", {"only": (1, 2, 3)}, {"train": 2, "val": 1})
     with pytest.raises(DataError, match="needs at least 2"):
-        ImageDataModule(DataConfig(), one)
+        ImageDataModule(DataSection(), one)
 
 
 def test_embedded_digits_is_a_real_image_folder(digits_root: Path) -> None:
-    data = ImageDataModule(DataConfig(), digits_root)
+    data = ImageDataModule(DataSection(), digits_root)
     assert data.classes == [str(d) for d in range(10)]
     sizes = {name: len(split.samples) for name, split in data.splits.items()}
     assert sum(sizes.values()) == 1797
@@ -94,7 +94,7 @@ def test_embedded_digits_is_a_real_image_folder(digits_root: Path) -> None:
 
 def draws(augment: str | dict, image: Image.Image, n: int = 16) -> list[torch.Tensor]:
     torch.manual_seed(0)
-    transform = train_transform(DataConfig(image_size=24, augment=augment))
+    transform = train_transform(DataSection(image_size=24, augment=augment))
     return [transform(image) for _ in range(n)]
 
 
@@ -115,7 +115,7 @@ def test_camera_digits_are_split_by_original_with_a_large_test_split(tmp_path: P
     assert not originals["val"] & originals["test"]
     assert len(list((root / "test").rglob("*.png"))) == len(originals["test"]) >= 1000
     assert len(list((root / "train").rglob("*.png"))) == 8 * len(originals["train"]) == 2000  # 8 renderings each
-    data = ImageDataModule(DataConfig(), root)
+    data = ImageDataModule(DataSection(), root)
     assert data.classes == [str(d) for d in range(10)] and data.class_counts("val") == [40] * 10
 
 
@@ -125,7 +125,7 @@ def test_camera_shapes_are_ten_symbol_classes_written_once_with_every_image_its_
     from rayjob.data.digits import ensure_embedded
 
     root = ensure_embedded("camera-shapes", tmp_path)
-    data = ImageDataModule(DataConfig(embedded="camera-shapes"), root)
+    data = ImageDataModule(DataSection(embedded="camera-shapes"), root)
     assert len(data.classes) == 10 and "cross" in data.classes and "plus" in data.classes
     assert data.class_counts("train") == [100] * 10 and data.class_counts("val") == [40] * 10
     files = sorted(root.rglob("*.png"))
@@ -136,7 +136,7 @@ def test_camera_shapes_are_ten_symbol_classes_written_once_with_every_image_its_
 
 def test_none_preset_is_exactly_the_evaluation_transform() -> None:
     image = structured_image()
-    reference = eval_transform(DataConfig(image_size=24))(image)
+    reference = eval_transform(DataSection(image_size=24))(image)
     assert reference.shape == (3, 24, 24) and reference.dtype == torch.float32
     assert all(torch.equal(out, reference) for out in draws("none", image))
 
@@ -144,7 +144,7 @@ def test_none_preset_is_exactly_the_evaluation_transform() -> None:
 @pytest.mark.parametrize("preset", ["basic", "trivialaugment", "randaugment"])
 def test_augment_presets_change_the_image_differently_each_draw(preset: str) -> None:
     image = structured_image()
-    reference = eval_transform(DataConfig(image_size=24))(image)
+    reference = eval_transform(DataSection(image_size=24))(image)
     outs = draws(preset, image)
     assert all(out.shape == (3, 24, 24) for out in outs)
     assert sum(not torch.allclose(out, reference) for out in outs) >= 14
@@ -155,7 +155,7 @@ def test_augment_presets_change_the_image_differently_each_draw(preset: str) -> 
 def test_only_photometric_presets_change_colors(preset: str, changed: int) -> None:
     """A flat image survives crops and flips unchanged; TrivialAugment and RandAugment alter its colors."""
     flat = Image.new("RGB", (40, 30), (128, 64, 32))
-    reference = eval_transform(DataConfig(image_size=24))(flat)
+    reference = eval_transform(DataSection(image_size=24))(flat)
     outs = draws(preset, flat)
     altered = sum(not torch.allclose(out, reference, atol=1e-4) for out in outs)
     assert altered >= changed if changed else altered == 0
@@ -163,7 +163,7 @@ def test_only_photometric_presets_change_colors(preset: str, changed: int) -> No
 
 def test_random_erasing_blanks_a_patch() -> None:
     flat = Image.new("RGB", (40, 30), (128, 64, 32))
-    reference = eval_transform(DataConfig(image_size=24))(flat)
+    reference = eval_transform(DataSection(image_size=24))(flat)
     for out in draws({"crop_scale": 1.0, "random_erasing": 1.0}, flat, n=4):
         differs = ~torch.isclose(out, reference).all(dim=0)
         assert 0 < differs.float().mean() < 0.5
@@ -172,27 +172,27 @@ def test_random_erasing_blanks_a_patch() -> None:
 def test_augment_defaults_suit_digits_no_flip_and_a_mild_crop() -> None:
     """rayjob's defaults keep a digit a digit: never mirrored (a mirrored 2 is no 2), at least 60% of it kept."""
     image = structured_image()
-    flipped = eval_transform(DataConfig(image_size=24))(image.transpose(Image.FLIP_LEFT_RIGHT))
+    flipped = eval_transform(DataSection(image_size=24))(image.transpose(Image.FLIP_LEFT_RIGHT))
     outs = draws({}, image, n=32)
     assert not any(torch.allclose(out, flipped, atol=0.05) for out in outs)
-    assert DataConfig().augment.crop_scale == 0.6 and not DataConfig().augment.hflip
+    assert DataSection().augment.crop_scale == 0.6 and not DataSection().augment.hflip
 
 
 @pytest.mark.parametrize("knob", [{"degrade": 1.0}, {"color_jitter": 0.5}])
 def test_photometric_knobs_change_the_pixels_without_moving_them(knob: dict) -> None:
     """Camera degradations (blur, downscale, noise, JPEG) and colour jitter alter every draw, with no crop."""
     image = structured_image()
-    reference = eval_transform(DataConfig(image_size=24))(image)
+    reference = eval_transform(DataSection(image_size=24))(image)
     outs = draws({"crop_scale": 1.0, **knob}, image)
     assert all(not torch.allclose(out, reference, atol=1e-3) for out in outs)
 
 
 def test_mixup_and_cutmix_give_soft_labels_that_sum_to_one() -> None:
-    from rayjob.config import AugmentConfig
+    from rayjob.config import AugmentSection
     from rayjob.data.transforms import batch_mixer
 
-    assert batch_mixer(AugmentConfig(), 10) is None
-    mix = batch_mixer(AugmentConfig(mixup=0.4, cutmix=1.0), 10)
+    assert batch_mixer(AugmentSection(), 10) is None
+    mix = batch_mixer(AugmentSection(mixup=0.4, cutmix=1.0), 10)
     images, labels = torch.rand(8, 3, 24, 24), torch.arange(8)
     mixed, soft = mix(images, labels)
     assert mixed.shape == images.shape and soft.shape == (8, 10)
@@ -215,9 +215,9 @@ def test_class_weights_and_weighted_sampler_balance_classes(tmp_path: Path) -> N
         write_image(root / "train" / "few" / f"{i}.png", (0, 0, 200))
     make_image_folder(root, {"many": (1, 1, 1), "few": (2, 2, 2)}, {"val": 1})
     torch.manual_seed(0)
-    plain = ImageDataModule(DataConfig(image_size=8, batch_size=36, augment="none"), root)
+    plain = ImageDataModule(DataSection(image_size=8, batch_size=36, augment="none"), root)
     assert Counter(plain.train_dataloader().dataset.split.class_counts(2)) == Counter([30, 6])
-    balanced = ImageDataModule(DataConfig(image_size=8, batch_size=36, augment="none", weighted_sampler=True), root)
+    balanced = ImageDataModule(DataSection(image_size=8, batch_size=36, augment="none", weighted_sampler=True), root)
     drawn = Counter()
     for _ in range(20):
         for _, labels in balanced.train_dataloader():
@@ -239,7 +239,7 @@ def photo_folder(root: Path) -> Path:
     return root
 
 
-def batches(cfg: DataConfig, root: Path, seed: int = 0) -> list[torch.Tensor]:
+def batches(cfg: DataSection, root: Path, seed: int = 0) -> list[torch.Tensor]:
     data = ImageDataModule(cfg, root)
     data.setup("fit")
     torch.manual_seed(seed)
@@ -249,15 +249,15 @@ def batches(cfg: DataConfig, root: Path, seed: int = 0) -> list[torch.Tensor]:
 def test_decoded_cache_gives_exactly_the_uncached_tensors(tmp_path: Path) -> None:
     root = photo_folder(tmp_path / "photos")
     settings = {"image_size": 24, "augment": "trivialaugment", "batch_size": 4, "cache_dir": str(tmp_path / "c")}
-    plain = batches(DataConfig(**settings), root)
-    cached = batches(DataConfig(**settings, cache="decoded"), root)
+    plain = batches(DataSection(**settings), root)
+    cached = batches(DataSection(**settings, cache="decoded"), root)
     assert len(plain) == len(cached) and all(torch.equal(a, b) for a, b in zip(plain, cached, strict=True))
     assert all(b.shape[1:] == (3, 24, 24) for b in cached)
 
 
 def test_decoded_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path: Path) -> None:
     root = photo_folder(tmp_path / "photos")
-    cfg = DataConfig(image_size=24, cache="decoded", cache_dir=str(tmp_path / "c"))
+    cfg = DataSection(image_size=24, cache="decoded", cache_dir=str(tmp_path / "c"))
     first = ImageDataModule(cfg, root)
     first.setup("fit")
     assert first.cache_info["train"].built and first.cache_info["train"].images == 12
@@ -275,8 +275,8 @@ def test_decoded_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path: Path)
 def test_dataloader_workers_read_the_cache(tmp_path: Path) -> None:
     root = photo_folder(tmp_path / "photos")
     settings = {"image_size": 24, "augment": "none", "batch_size": 4, "cache_dir": str(tmp_path / "c")}
-    plain = batches(DataConfig(**settings), root)
-    workers = batches(DataConfig(**settings, cache="decoded", num_workers=2), root)
+    plain = batches(DataSection(**settings), root)
+    workers = batches(DataSection(**settings, cache="decoded", num_workers=2), root)
     assert all(torch.equal(a, b) for a, b in zip(plain, workers, strict=True))
 
 

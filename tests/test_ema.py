@@ -9,7 +9,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rayjob.config import EmaConfig
+from rayjob.config import EmaSection
 from rayjob.layout import CHECKPOINT_FILE
 from rayjob.model.ema import WarmupEmaUpdate, ema_callback
 from rayjob.training.callbacks.divergence_guard import DivergenceGuard
@@ -68,7 +68,7 @@ def test_decay_warmup_schedule() -> None:
 
 
 def test_averaged_weights_match_a_hand_computed_ema() -> None:
-    ema = ema_callback(EmaConfig(decay=0.9, warmup=True))
+    ema = ema_callback(EmaSection(decay=0.9, warmup=True))
     record = RecordLive()
     fit(2, [record, ema])
     expected = [t.clone() for t in record.steps[0]]  # first update copies the live weights
@@ -87,7 +87,7 @@ def run(folder: Path, epochs: int, resume: bool = False) -> dict:
     session = LocalSession(folder, "epoch", "max", keep=5)
     with session.resume_from() as ckpt:
         assert (ckpt is not None) == resume
-        callbacks = [ema_callback(EmaConfig(decay=0.9)), ReportCheckpoint(session, DivergenceGuard())]
+        callbacks = [ema_callback(EmaSection(decay=0.9)), ReportCheckpoint(session, DivergenceGuard())]
         fit(epochs, callbacks, ckpt_path=ckpt and str(ckpt))
     return torch.load(session.latest_checkpoint() / CHECKPOINT_FILE, weights_only=True)
 

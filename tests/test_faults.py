@@ -10,7 +10,7 @@ import torch
 from helpers import KillWhen, checkpoint_epochs, registered_epochs, write_config
 
 from rayjob.config import Config
-from rayjob.sweep.results import read_records
+from rayjob.results import read_records
 from rayjob.train import main as train_main
 from rayjob.tune import main as tune_main
 

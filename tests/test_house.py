@@ -1,4 +1,4 @@
-"""The house rules, checked on the source: no import cycle, short functions, light drivers."""
+"""The house rules, checked on the source: no import cycle, the process boundary, short functions, light drivers."""
 
 from __future__ import annotations
 
@@ -56,6 +56,45 @@ def test_no_import_cycle_inside_the_package() -> None:
         visit(name, [])
 
 
+# Which process each part of the package runs in (docs/ARCHITECTURE.md draws it).
+DRIVER = (
+    "rayjob.sweep", "rayjob.outputs", "rayjob.ray_cluster", "rayjob.worker_output", "rayjob.cli",
+    "rayjob.train", "rayjob.tune", "rayjob.export", "rayjob.predict", "rayjob.preflight", "rayjob.__main__",
+)  # fmt: skip
+WORKER = ("rayjob.training", "rayjob.model", "rayjob.data")  # trial and Ray Train worker processes
+
+
+def side(name: str) -> str:
+    for prefix, label in [*((p, "driver") for p in DRIVER), *((p, "worker") for p in WORKER)]:
+        if name == prefix or name.startswith(prefix + "."):
+            return label
+    return "shared"
+
+
+def folder(name: str) -> str:
+    """``rayjob.sweep.tuner`` -> ``rayjob.sweep``; a module at the top is its own room."""
+    parts = name.split(".")
+    return ".".join(parts[:2])
+
+
+def test_trial_and_worker_code_never_imports_driver_code_and_shared_code_imports_neither() -> None:
+    known = modules()
+    crossings = []
+    for name, file in known.items():
+        for target in imports_of(file, known) - {"rayjob"}:
+            if (side(name), side(target)) in (("worker", "driver"), ("shared", "driver"), ("shared", "worker")):
+                crossings.append(f"{name} ({side(name)}) imports {target} ({side(target)})")
+    assert not crossings, crossings
+
+
+def test_no_folder_imports_a_folder_that_imports_it_back() -> None:
+    known = modules()
+    edges = {(folder(name), folder(target)) for name, file in known.items() for target in imports_of(file, known)}
+    edges = {(a, b) for a, b in edges if a != b and "rayjob" not in (a, b)}
+    both_ways = sorted(f"{a} <-> {b}" for a, b in edges if (b, a) in edges and a < b)
+    assert not both_ways, both_ways
+
+
 def test_no_function_is_longer_than_60_lines() -> None:
     long = []
     for name, file in modules().items():
@@ -72,8 +111,8 @@ def test_drivers_import_neither_torch_nor_lightning(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "import rayjob.train, rayjob.tune, rayjob.export, rayjob.predict\n"
-        "import rayjob.sweep.driver, rayjob.sweep.tuner, rayjob.sweep.trial, rayjob.sweep.console\n"
-        "import rayjob.training.launch, rayjob.training.entry, rayjob.outputs.finish\n"
+        "import rayjob.sweep.driver, rayjob.sweep.tuner, rayjob.training.trial, rayjob.sweep.progress\n"
+        "import rayjob.training.launch, rayjob.training.entry, rayjob.outputs.finish, rayjob.ray_cluster\n"
         "from rayjob.preflight import check_config_and_data\n"
         "from rayjob.config import Config\n"
         f"check_config_and_data(Config.from_dict({{'run': {{'storage_path': {str(tmp_path)!r}}}}}))\n"

@@ -23,7 +23,7 @@ import pytest
 from helpers import free_port
 
 from rayjob.config import Config
-from rayjob.sweep.results import read_records
+from rayjob.results import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from rayjob.ranking import best, ranked_items
+from rayjob.results import SweepOutcome, TrialRecord, best_trial, read_records, write_records
 from rayjob.sweep.collect import trial_status
-from rayjob.sweep.results import SweepOutcome, TrialRecord, best_trial, read_records, write_records
 
 
 def record(trial_id: str, final: float | None, checkpoint: str = "ck", **fields: object) -> TrialRecord:
@@ -170,7 +170,7 @@ def test_metric_against_parameters_compares_every_trial_at_one_epoch() -> None:
 def test_the_samples_plot_shows_the_most_confident_mistakes_first_then_the_first_images() -> None:
     import torch
 
-    from rayjob.outputs.run_plots import shown_samples
+    from rayjob.training.epoch_data import shown_samples
 
     images = torch.arange(6, dtype=torch.float32).reshape(6, 1, 1, 1).expand(6, 3, 2, 2)  # image i is all i
     # the epoch's kept mistakes: val images 4, 0 and 5 (scores 0.6, 0.9, 0.7) and one right answer (score -1)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-from rayjob.sweep.asha import RungScheduler, read_stopped
+from rayjob.sweep.rung_scheduler import RungScheduler, read_stopped
 
 BASE = {"model.backbone": "resnet18"}
 RUNG = 2  # the first rung; max_t 6 and reduction factor 4 give no other
@@ -235,7 +235,7 @@ def test_once_the_time_budget_is_spent_nothing_starts_and_waiting_trials_end() -
     from ray.tune.search import Searcher
 
     from rayjob.sweep import budget
-    from rayjob.sweep.asha import SlotLimiter
+    from rayjob.sweep.rung_scheduler import SlotLimiter
 
     asha, tune, t = sweep(["fast", "base", "new"])
     assert report(asha, tune, t["fast"], RUNG, 0.5) == PAUSE

@@ -2,22 +2,26 @@
 
 The curves are benchmarks/curves_quickstart.json: every point of the quickstart's space trained to the end under
 2 seeds (a spread of 16 under 4), with val top-1, val loss and test top-1 per epoch (benchmarks/record_curves.py).
-Trials replay them epoch by epoch (rayjob.sweep.replay), one at a time with fixed seeds, so every run is the
-same and takes seconds.
+Trials replay them epoch by epoch (benchmarks/replay.py, benchmark code these tests keep honest), one at a time
+with fixed seeds, so every run is the same and takes seconds.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
 from rayjob.config import Config, load_config
-from rayjob.sweep import replay
-from rayjob.sweep.replay import NOISE_SEEDS, Curves, Run, curve_key, curve_table, drawn_run
 from rayjob.sweep.space import base_point
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the replay is benchmark code; these tests keep it honest
+
+import replay  # noqa: E402
+from replay import NOISE_SEEDS, Curves, Run, curve_key, curve_table, drawn_run  # noqa: E402
+
 RECORDED = json.loads((ROOT / "benchmarks" / "curves_quickstart.json").read_text())
 CURVES = curve_table(RECORDED)
 CHANCE = 0.1  # ten digit classes
@@ -103,7 +107,7 @@ def test_a_rung_ranks_trials_tied_at_chance_by_val_loss(local_ray: None) -> None
 
 
 def _first_rung(cfg: Config) -> int:
-    from rayjob.sweep.schedule import grace_period
+    from rayjob.sweep.grace_period import grace_period
 
     return grace_period(cfg)
 

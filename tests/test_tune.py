@@ -11,7 +11,7 @@ from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.export import main as export_main
 from rayjob.layout import RUN_PLOT_FILES
-from rayjob.sweep.results import best_trial, read_records
+from rayjob.results import best_trial, read_records
 from rayjob.sweep.space import check_space
 from rayjob.tune import main
 

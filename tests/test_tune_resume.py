@@ -21,7 +21,7 @@ import pytest
 from helpers import load_study
 
 from rayjob.config import Config
-from rayjob.sweep.results import read_records
+from rayjob.results import read_records
 
 SPACE = {"optim.lr": {"loguniform": [3e-4, 3e-3]}}
 SLOW = "resnet18"  # epochs of seconds, not tenths: each kill or Ctrl-C must land before the next trial ends

@@ -1,7 +1,7 @@
 """Which earlier trials a warm start takes: those with a value whose searched values fit the new space."""
 
 from rayjob.config import Config
-from rayjob.sweep.results import TrialRecord
+from rayjob.results import TrialRecord
 from rayjob.sweep.warm_start import fitting_trials
 
 

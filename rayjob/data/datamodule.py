@@ -12,7 +12,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from rayjob.config import DataConfig
+from rayjob.config import DataSection
 from rayjob.data.dataset import ImageDataset, PixelSource
 from rayjob.data.decoded import CacheInfo, FileSource, open_cache, stored_size
 from rayjob.data.files import Split, inverse_frequency, scan_dataset
@@ -22,7 +22,7 @@ from rayjob.data.transforms import eval_transform, train_transform
 class ImageDataModule(L.LightningDataModule):
     """Scans the dataset at construction (cheap) so classes and counts are known before the model."""
 
-    def __init__(self, cfg: DataConfig, root: Path, test_curve: bool = False) -> None:
+    def __init__(self, cfg: DataSection, root: Path, test_curve: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.test_curve = test_curve  # validation also runs on the test split (trainer.test_curve)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from rayjob.config import DataConfig
+from rayjob.config import DataSection
 from rayjob.data.decoded import CachedSource, FileSource, stored_size
 from rayjob.data.files import Split
 from rayjob.data.transforms import eval_transform
@@ -36,7 +36,7 @@ class ImageDataset(Dataset):
         return self.transform(self.source[index]), self.split.samples[index][1]
 
 
-def eval_batches(cfg: DataConfig, split: Split, batch_size: int, limit: int | None = None) -> Iterator[Batch]:
+def eval_batches(cfg: DataSection, split: Split, batch_size: int, limit: int | None = None) -> Iterator[Batch]:
     """Batches of one split through the evaluation transform, in order; ``limit`` picks evenly spaced
     images (so a small check set still covers every class of a class-sorted split)."""
     if limit is not None and limit < len(split.samples):

@@ -16,7 +16,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from rayjob.config import DataConfig
+from rayjob.config import DataSection
 from rayjob.data.digits import ensure_embedded
 from rayjob.errors import DataError
 from rayjob.storage import is_uri
@@ -24,7 +24,7 @@ from rayjob.storage import is_uri
 _DONE_MARKER = ".complete"
 
 
-def resolve_root(cfg: DataConfig) -> Path:
+def resolve_root(cfg: DataSection) -> Path:
     """The local folder a run reads: the embedded dataset, ``data.root``, or this node's copy of a URI."""
     cache_dir = Path(cfg.cache_dir).expanduser()
     if cfg.root is None:

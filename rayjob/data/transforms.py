@@ -15,7 +15,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from rayjob.config import AugmentConfig, DataConfig
+from rayjob.config import AugmentSection, DataSection
 
 
 def to_image(pixels: object) -> tv_tensors.Image:
@@ -28,7 +28,7 @@ def to_image(pixels: object) -> tv_tensors.Image:
     return v2.ToImage()(pixels)
 
 
-def train_transform(cfg: DataConfig) -> v2.Compose:
+def train_transform(cfg: DataSection) -> v2.Compose:
     """Crop (or resize), flip, colour, camera degradation, policy; then normalization and random erasing."""
     aug, size = cfg.augment, cfg.image_size
     steps: list[Callable] = [to_image]
@@ -67,7 +67,7 @@ def camera_degradation(size: int) -> v2.RandomChoice:
     )
 
 
-def batch_mixer(aug: AugmentConfig, num_classes: int) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
+def batch_mixer(aug: AugmentSection, num_classes: int) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
     """Mixup / cutmix over a batch (soft labels out), or None when both are off."""
     mixers = []
     if aug.mixup > 0:
@@ -79,11 +79,11 @@ def batch_mixer(aug: AugmentConfig, num_classes: int) -> Callable[[torch.Tensor,
     return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
 
 
-def eval_transform(cfg: DataConfig) -> v2.Compose:
+def eval_transform(cfg: DataSection) -> v2.Compose:
     """Resize the short side, center crop, normalize: what validation, export and predict use."""
     resize = [to_image, v2.Resize(cfg.image_size), v2.CenterCrop(cfg.image_size)]
     return v2.Compose([*resize, *_to_normalized_tensor(cfg)])
 
 
-def _to_normalized_tensor(cfg: DataConfig) -> list[Callable]:
+def _to_normalized_tensor(cfg: DataSection) -> list[Callable]:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]

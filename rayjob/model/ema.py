@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
-from rayjob.config import EmaConfig
+from rayjob.config import EmaSection
 
 
 class WarmupEmaUpdate:
@@ -38,7 +38,7 @@ class WarmupEmaUpdate:
                 avg.copy_(cur)
 
 
-def ema_callback(cfg: EmaConfig) -> WeightAveraging | None:
+def ema_callback(cfg: EmaSection) -> WeightAveraging | None:
     """The EMA callback for a run, or None when EMA is off. Build it inside the worker."""
     if not cfg.enabled:
         return None

@@ -18,8 +18,8 @@ from rayjob.outputs.latency import remember_latency
 from rayjob.outputs.onnx import Exported, Source, export_checkpoint, print_export
 from rayjob.outputs.report import write_report
 from rayjob.outputs.run_plots import fetch_plot_data, render_run_plots
+from rayjob.results import SweepOutcome
 from rayjob.storage import is_uri, join, local_copy, scratch_dir, upload
-from rayjob.sweep.results import SweepOutcome
 
 
 def finish_sweep(

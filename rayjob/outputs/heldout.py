@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rayjob.results import SweepOutcome
 from rayjob.storage import local_copy
-from rayjob.sweep.results import SweepOutcome
 
 NOISE_P = 0.05  # McNemar's two-sided p at or above this: "within noise"
 

@@ -19,8 +19,8 @@ from typing import Any
 from rayjob.config import Config
 from rayjob.layout import LATENCY_FILE
 from rayjob.ranking import score
+from rayjob.results import TrialRecord
 from rayjob.storage import join, read_text, write_text
-from rayjob.sweep.results import TrialRecord
 
 
 def architecture(record: TrialRecord, cfg: Config) -> tuple[str, int]:

@@ -15,7 +15,7 @@ from rayjob.layout import REPORT_FILE, RUN_PLOT_FILES, trial_dir_name
 from rayjob.outputs import plots_data
 from rayjob.outputs.heldout import Heldout
 from rayjob.ranking import ranked_items
-from rayjob.sweep.results import SweepOutcome, TrialRecord
+from rayjob.results import SweepOutcome, TrialRecord
 
 TOP_TRIALS = 10  # rows of the report's table; trials.csv has them all
 MIN_TRIALS_FOR_IMPORTANCE = 5  # below this, no importance at all

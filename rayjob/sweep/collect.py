@@ -1,4 +1,4 @@
-"""Tune's results -> the sweep's typed trial records (``rayjob.sweep.results``)."""
+"""Tune's results -> the sweep's typed trial records (``rayjob.results``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 from rayjob.config import Config
 from rayjob.layout import CHECKPOINT_FILE, SCHEDULER_STATE_FILE
 from rayjob.ranking import best, tiebreak_of
+from rayjob.results import SweepOutcome, TrialRecord
 from rayjob.storage import join, with_scheme
-from rayjob.sweep.asha import read_stopped
 from rayjob.sweep.resources import trial_needs
-from rayjob.sweep.results import SweepOutcome, TrialRecord
+from rayjob.sweep.rung_scheduler import read_stopped
 from rayjob.sweep.space import trial_values
 
 

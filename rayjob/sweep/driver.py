@@ -5,12 +5,12 @@ from __future__ import annotations
 from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
+from rayjob.results import SweepOutcome, read_records
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
 from rayjob.sweep import budget
 from rayjob.sweep.budget import Ended, describe, read_ended, record_ended
 from rayjob.sweep.collect import collect_outcome
 from rayjob.sweep.extend import Extension, mark_extended
-from rayjob.sweep.results import SweepOutcome, read_records
 from rayjob.sweep.space import base_point
 from rayjob.sweep.warm_start import fitting_trials, load_warm_start
 
@@ -20,16 +20,17 @@ def run_sweep(cfg: Config, resume: bool, verbose: bool = False, extension: Exten
 
     With ``extension`` (``--extend``), ``cfg`` is the extension's and the outcome is the whole sweep's: the
     earlier trials and the new ones. The caller writes the trials table
-    (``rayjob.sweep.results.write_records``), also for an interrupted sweep.
+    (``rayjob.results.write_records``), also for an interrupted sweep.
     """
     from ray import tune
 
-    from rayjob.sweep.console import SweepConsole, print_header, wrapped
+    from rayjob.devices import resolve_devices
+    from rayjob.ray_cluster import cluster_gpus, dashboard_wanted, init_ray, on_remote_cluster
+    from rayjob.sweep.progress import SweepConsole, print_header, wrapped
     from rayjob.sweep.resources import trial_concurrency, trial_needs, trial_resources
     from rayjob.sweep.tracking import tracking_callbacks
-    from rayjob.sweep.trial import run_trial
     from rayjob.sweep.tuner import fit, make_tuner, silence_tune_output, trial_base
-    from rayjob.training.launch import cluster_gpus, dashboard_wanted, init_ray, on_remote_cluster, resolve_devices
+    from rayjob.training.trial import run_trial
 
     budget.start(cfg.search.time_budget)  # the clock starts before Ray does: the budget is the user's wall time
     cfg = resolve_paths(cfg)  # trials run in their own working directories

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rayjob.config import Config
-from rayjob.sweep.console import wrapped
+from rayjob.sweep.progress import wrapped
 from rayjob.sweep.resources import trial_needs, trials_that_fit
 
 
@@ -62,11 +62,11 @@ def random_order_epochs(cfg: Config, orders: int = 200) -> float:
 
 def scheduled_epochs(cfg: Config, ranks: list[int]) -> int:
     """Epochs trained when trial ``i`` scores ``ranks[i]`` at every epoch (higher is better), one trial at a
-    time, under the config's scheduler (``rayjob.sweep.asha.RungScheduler`` itself decides)."""
+    time, under the config's scheduler (``rayjob.sweep.rung_scheduler.RungScheduler`` itself decides)."""
     from ray.tune.schedulers import TrialScheduler
 
     from rayjob.ranking import tiebreak_of
-    from rayjob.sweep.asha import RungScheduler
+    from rayjob.sweep.rung_scheduler import RungScheduler
     from rayjob.sweep.space import base_point
     from rayjob.sweep.tuner import build_scheduler
 
@@ -160,7 +160,7 @@ def plan_concurrency(cfg: Config) -> tuple[int, str]:
 
 def print_plan(cfg: Config, epoch_seconds: float | None) -> None:
     """The plan, one figure a line."""
-    from rayjob.sweep.schedule import grace_period
+    from rayjob.sweep.grace_period import grace_period
 
     epochs = worst_case_epochs(cfg)
     concurrency, why = plan_concurrency(cfg)

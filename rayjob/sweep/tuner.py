@@ -8,7 +8,7 @@
   ``search.algorithm: random`` is the honest baseline.
 - The base trial: the config's own values are the first trial and are never stopped early, so a sweep
   ends at least as good as not sweeping, and the summary can say by how much it beat its base.
-- Scheduler: ASHA on the epoch counter (``sweep.asha.RungScheduler``, rayjob's own on Tune's public
+- Scheduler: ASHA on the epoch counter (``sweep.rung_scheduler.RungScheduler``, rayjob's own on Tune's public
   interface: a rung ranks a trial only once it holds ``reduction_factor`` results, until then the trial
   is paused; ties on the metric are broken by val loss; its state is saved with the sweep for --resume).
   Its first rung is never inside the LR warmup (a trial judged while its LR still ramps up says little
@@ -32,12 +32,12 @@ from ray.tune.schedulers import TrialScheduler
 from rayjob.config import Config
 from rayjob.layout import SCHEDULER_STATE_FILE, STUDY_FILE, run_dir, trial_dir_name
 from rayjob.ranking import tiebreak_of
+from rayjob.results import TrialRecord
 from rayjob.storage import is_uri, join
-from rayjob.sweep.asha import RungScheduler, SlotLimiter
 from rayjob.sweep.budget import BudgetStopper
 from rayjob.sweep.extend import Extension
-from rayjob.sweep.results import TrialRecord
-from rayjob.sweep.schedule import grace_period
+from rayjob.sweep.grace_period import grace_period
+from rayjob.sweep.rung_scheduler import RungScheduler, SlotLimiter
 from rayjob.sweep.space import base_point, first_points, optuna_distributions
 from rayjob.sweep.tune_logs import tell_temp_file_races_in_one_line
 from rayjob.sweep.warm_start import WarmStart
@@ -112,15 +112,15 @@ def build_tune_config(
     cfg: Config,
     concurrency: int,
     study_file: Path | None,
-    scheduler: Any = None,
+    scheduler: Any,
     warm: WarmStart | None = None,
     extension: Extension | None = None,
 ) -> Any:
-    """``scheduler``: another Tune scheduler instead of the config's (the replay benchmark's peers); ``warm``:
-    earlier trials for the new study (``search.warm_start``); ``extension``: the sweep ``--extend`` adds to."""
+    """Tune's settings for a sweep of ``cfg`` under ``scheduler`` (``build_scheduler``'s, or any Tune scheduler);
+    ``warm``: earlier trials for the new study (``search.warm_start``); ``extension``: the sweep ``--extend``
+    adds to."""
     from ray import tune
 
-    scheduler = scheduler or build_scheduler(cfg, extension.earlier if extension else None)
     study_name = extension.study_name if extension else None
     rungs = scheduler if isinstance(scheduler, RungScheduler) else None
     return tune.TuneConfig(
@@ -216,9 +216,10 @@ def make_tuner(
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
     if extension is not None:
         study_file = extension.study_file
+    scheduler = build_scheduler(cfg, extension.earlier if extension else None)
     return tune.Tuner(
         trainable,
-        tune_config=build_tune_config(cfg, concurrency, study_file, warm=warm, extension=extension),
+        tune_config=build_tune_config(cfg, concurrency, study_file, scheduler, warm, extension),
         run_config=build_run_config(cfg, callbacks, verbose),
     )
 

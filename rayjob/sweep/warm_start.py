@@ -15,7 +15,7 @@ from typing import Any
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
-from rayjob.sweep.results import TrialRecord, read_records
+from rayjob.results import TrialRecord, read_records
 
 
 @dataclass

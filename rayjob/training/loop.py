@@ -15,12 +15,13 @@ from typing import Any
 
 import lightning as L
 
-from rayjob.cli import quiet_libraries
 from rayjob.config import Config
 from rayjob.console import say
 from rayjob.data.datamodule import ImageDataModule
 from rayjob.data.files import inverse_frequency
 from rayjob.data.sources import resolve_root
+from rayjob.devices import local_gpus, resolve_devices
+from rayjob.library_logs import quiet_libraries
 from rayjob.model.classifier import Classifier
 from rayjob.model.ema import ema_callback
 from rayjob.training.callbacks.checkpoint_io import LocalFileCheckpointIO
@@ -28,7 +29,6 @@ from rayjob.training.callbacks.divergence_guard import DivergenceGuard
 from rayjob.training.callbacks.epoch_log import EpochLog
 from rayjob.training.callbacks.report_checkpoint import ReportCheckpoint
 from rayjob.training.callbacks.rng_state import RngState
-from rayjob.training.launch import local_gpus, resolve_devices
 from rayjob.training.sessions import RayTrainSession, Session
 
 

@@ -57,7 +57,7 @@ class ReportCheckpoint(Checkpoint):
         staging = Path(tempfile.mkdtemp(prefix="rayjob-checkpoint-"))
         try:
             if self.plots:
-                from rayjob.outputs.run_plots import write_epoch_data
+                from rayjob.training.epoch_data import write_epoch_data
 
                 started = time.perf_counter()
                 write_epoch_data(trainer, pl_module, staging, self.history)

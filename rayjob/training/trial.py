@@ -12,9 +12,9 @@ from typing import Any
 import ray.tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from rayjob.cli import quiet_libraries
 from rayjob.config import Config
 from rayjob.layout import TRIAL_TIMING_FILE, run_dir, trial_dir_name
+from rayjob.library_logs import quiet_libraries
 from rayjob.storage import join, read_text, write_text
 from rayjob.training.placement import this_node
 

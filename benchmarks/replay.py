@@ -4,7 +4,7 @@ A trial does not train: it looks its sampled values up in the recorded curves (`
 every point of the quickstart's space under 2 training seeds, a spread of points under 4 or more) and reports
 val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real ``Tuner`` +
 ``StudySearcher`` + ``RungScheduler`` runs in seconds. The sweep's pick is made by the same rule as a real
-sweep's (``rayjob.sweep.results.best_trial``) and judged by its test top-1. (Syne Tune's simulator backend
+sweep's (``rayjob.results.best_trial``) and judged by its test top-1. (Syne Tune's simulator backend
 works this way.)
 
 Run-to-run noise: a real run of a point is one draw of its training noise, and whether a rung stops a good
@@ -25,16 +25,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from rayjob.config import Config
 from rayjob.ranking import tiebreak_of
-from rayjob.sweep.results import TrialRecord, best_trial
+from rayjob.results import TrialRecord, best_trial
 
 TEST_KEY = "replay/test_acc"  # reported for the benchmark's judging; no scheduler or searcher reads it
 NOISE_SEEDS = 4  # points recorded under at least this many seeds measure the run-to-run noise
@@ -58,14 +58,14 @@ class Curves:
     # point with NOISE_SEEDS or more runs -> training seed -> that run minus the point's mean, at one run's spread
     noise: dict[str, dict[int, Run]] = field(default_factory=dict)
 
-    @cached_property
-    def means(self) -> dict[str, Run]:
-        return {key: _mean(runs) for key, runs in self.runs.items()}
+    means: dict[str, Run] = field(init=False)  # each point's mean run
+    # The training seeds every many-seed point was recorded under: what one replayed sweep draws from.
+    worlds: list[int] = field(init=False)
 
-    @cached_property
-    def worlds(self) -> list[int]:
-        """The training seeds every many-seed point was recorded under: what one replayed sweep draws from."""
-        return sorted(set.intersection(*(set(by_seed) for by_seed in self.noise.values())))
+    def __post_init__(self) -> None:  # computed once: drawn_run reads them for every epoch of every trial
+        seeds = [set(by_seed) for by_seed in self.noise.values()]
+        object.__setattr__(self, "means", {key: _mean(runs) for key, runs in self.runs.items()})
+        object.__setattr__(self, "worlds", sorted(set.intersection(*seeds)) if seeds else [])
 
     def mean(self, key: str) -> Run:
         return self.means[key]
@@ -186,10 +186,13 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None, 
     side, and the searcher proposes while earlier trials still run (it knows less): ``concurrency`` > 1
     replays that, each epoch taking 0.05 s so that trials interleave, at the price of timing-dependent order."""
     import numpy as np
-    from ray import tune
+    from ray import cloudpickle, tune
 
     from rayjob.sweep.space import base_point
-    from rayjob.sweep.tuner import build_tune_config, silence_tune_output, tune_loggers
+
+    # Trial processes cannot import this file (benchmarks/ is not a package): its trial function travels by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    from rayjob.sweep.tuner import build_scheduler, build_tune_config, silence_tune_output, tune_loggers
 
     silence_tune_output()
     np.random.seed(seed)  # Ray's stock ASHA draws each trial's bracket from numpy's global generator
@@ -199,7 +202,7 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None, 
     tie = tiebreak_of(cfg.search.metric)[0]
     with tempfile.TemporaryDirectory(prefix="rayjob-replay-") as tmp:
         here = cfg.with_values({"run.storage_path": tmp, "run.name": "replay"})
-        tune_config = build_tune_config(here, concurrency, None, scheduler)
+        tune_config = build_tune_config(here, concurrency, None, scheduler or build_scheduler(here))
         epoch_seconds = 0.0 if concurrency == 1 else 0.05
         tuner = tune.Tuner(
             tune.with_parameters(replay_trial, curves=curves, seed=seed, keys=keys, epoch_seconds=epoch_seconds),

@@ -27,7 +27,7 @@ from rayjob.ranking import best as ranking_best
 from rayjob.sweep import budget
 
 if TYPE_CHECKING:
-    from rayjob.training.launch import RayStarted
+    from rayjob.ray_cluster import RayStarted
 
 PROGRESS_EVERY_S = 30.0
 
