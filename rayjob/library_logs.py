@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import warnings
+from typing import Any
 
 # Python warnings from libraries that say nothing about a rayjob run (regexes matched at the message's start):
 BENIGN_WARNINGS = (
@@ -29,6 +30,7 @@ def quiet_libraries(ray_info: bool = True) -> None:
 
     Called by drivers and again inside training processes, after Lightning has set up its loggers.
     """
+    quiet_sigterm_exits()
     if not sys.stdout.isatty():  # log files and `ray job logs`: no color codes (read when Ray is imported)
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -42,3 +44,25 @@ def quiet_libraries(ray_info: bool = True) -> None:
         names += [name for name in logging.root.manager.loggerDict if "/ray/train/" in name]
     for name in names:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def quiet_sigterm_exits() -> None:
+    """No traceback when Ray's SIGTERM ends this process while the interpreter is already shutting down.
+
+    Ray ends a process it no longer needs (a trial the scheduler stopped, the workers at the end of a sweep)
+    with SIGTERM, and its handler raises ``SystemExit`` in whatever the process was doing. When that was
+    interpreter shutdown (joining threads, finalizers), Python reports the exit through
+    ``sys.unraisablehook`` as an "Exception ignored" traceback, which Ray forwards to the driver: a dozen
+    lines and a 135-column path for a trial that is fine. An exit cannot be raised there anyway, so such
+    a ``SystemExit`` is dropped; every other unraisable error is reported as before.
+    """
+    if getattr(sys.unraisablehook, "rayjob", False):
+        return
+    report = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, SystemExit):
+            report(unraisable)
+
+    hook.rayjob = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook

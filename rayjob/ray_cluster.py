@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from rayjob.config import Config
 from rayjob.errors import RayjobError
-from rayjob.worker_output import filter_forwarded_logs
+from rayjob.worker_output import filter_ray_notices, unfilter_ray_notices
 
 _CONNECTED_HERE: list[bool] = []  # set when init_ray connected this process, so shutdown_ray leaves others' Ray alone
 
@@ -33,10 +33,9 @@ def init_ray(
     dashboard or without (``dashboard_wanted``). A Ray this process already joined (a notebook, a test) is
     used as it is.
 
-    Worker output is forwarded here with ``log_to_driver``, less the tracebacks of Ray's own SIGTERMs
-    and, with ``hide_ray_notices``, Ray's notices about its own machinery (``rayjob.worker_output``).
+    Worker output is forwarded here with ``log_to_driver``; with ``hide_ray_notices`` less Ray's notices
+    about its own machinery (``rayjob.worker_output``).
     """
-
     import ray
 
     check_train_v2()
@@ -47,19 +46,31 @@ def init_ray(
     if on_remote_cluster():
         context = ray.init(**quiet)
     else:
-        # A new local Ray turns token authentication on by itself and says so in a 230-column warning;
-        # that default is what rayjob wants, so the notice is dropped.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+        _without_token_notice()
         try:
             context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, **quiet)
         except OSError as err:  # e.g. a socket path over 107 bytes under a deep temp folder
             _CONNECTED_HERE.clear()
             raise RayjobError(f"a local Ray could not start: {err}; set RAY_TMPDIR to a short folder such as "
                               "/tmp/ray") from None  # fmt: skip
-    if log_to_driver:
-        filter_forwarded_logs(hide_ray_notices)  # Ray's SIGTERM of a process it ends is not the trial's error
+    if log_to_driver and hide_ray_notices:
+        filter_ray_notices()
     url = context.dashboard_url or None
     return RayStarted(not on_remote_cluster(), url if not url or "://" in url else f"http://{url}")
+
+
+class _TokenNotice(logging.Filter):
+    """A new local Ray turns token authentication on by itself and says so in a 230-column warning: that
+    default is what rayjob wants, so the notice is dropped (Ray's other warnings stay)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
+def _without_token_notice() -> None:
+    for handler in logging.getLogger("ray").handlers:  # Ray's own logger; its children log through these
+        if not any(isinstance(f, _TokenNotice) for f in handler.filters):
+            handler.addFilter(_TokenNotice())
 
 
 def check_train_v2() -> None:
@@ -90,6 +101,7 @@ def shutdown_ray() -> None:
     if _CONNECTED_HERE and ray.is_initialized():
         ray.shutdown()
         _CONNECTED_HERE.clear()
+    unfilter_ray_notices()
     sys.stdout.flush()
 
 

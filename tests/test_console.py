@@ -106,6 +106,8 @@ from rayjob.ray_cluster import init_ray
 @ray.remote
 class Trial:
     def finish(self):
+        from rayjob.library_logs import quiet_libraries
+        quiet_libraries()  # as every rayjob trial and worker does first
         print("trial says hello", flush=True)
         print("WARNING: a real warning", file=sys.stderr, flush=True)
         threading.Thread(target=time.sleep, args=(3,)).start()  # the exit waits for it...
@@ -137,34 +139,32 @@ def test_worker_output_is_shown_but_not_the_traceback_of_a_sigterm_from_ray(tmp_
     assert "driver done" in output
 
 
-def test_a_sigterm_traceback_split_over_two_batches_is_dropped_whole() -> None:
-    from rayjob.worker_output import SigtermTracebackFilter
-
-    keep = SigtermTracebackFilter()
-    first = ["epoch 3 done", "Exception ignored in: <module 'threading'>", "Traceback (most recent call last):",
-             '  File "threading.py", line 1590, in _shutdown', "    lock.acquire()",
-             '  File "ray/_private/worker.py", line 1063, in sigterm_handler']  # fmt: skip
-    second = ["    raise_sys_exit_with_custom_error_message(", "SystemExit: 1", "after"]
-    assert keep(7, first) == ["epoch 3 done"]
-    assert keep(8, ["Traceback (most recent call last):", "ValueError: a real error"]) == [
-        "Traceback (most recent call last):",
-        "ValueError: a real error",
-    ]
-    assert keep(7, second) == ["after"]
-
-
 def test_rays_notices_about_its_own_machinery_are_dropped_but_other_lines_stay() -> None:
-    """Lines Ray logs in its processes before rayjob's code runs there (real ones, shortened at the ends)."""
-    from rayjob.worker_output import without_ray_notices
+    """Lines Ray logs in its processes before rayjob's code runs there (real ones, shortened at the ends), as Ray
+    forwards them to the driver's stream: in pieces, with its prefix."""
+    import io
+
+    from rayjob.worker_output import WithoutRayNotices
 
     notices = [
-        "Restored on 192.0.2.2 from checkpoint: Checkpoint(filesystem=local, path=/tmp/r/q/trial-1f/ch)",
-        "[2026-11-24 10:48:09,960 E 12441 12500] core_worker.cc:2465: Actor with class name: 'PreemptionWatcher' "
-        "and ID: '67cf309a' has constructor arguments in the object store and max_restarts > 0.",
-        "Detected that the Ray Train controller actor (0f60b46e7f4f) is dead. Cleaning up placement group",
+        "(ImplicitFunc pid=812) Restored on 192.0.2.2 from checkpoint: Checkpoint(filesystem=local, path=/tmp/r/q/ch)",
+        "(TrainController pid=90) [2026-11-24 10:48:09,960 E 12441 12500] core_worker.cc:2465: Actor with class "
+        "name: 'PreemptionWatcher' and ID: '67cf309a' has constructor arguments in the object store and max_re",
+        "(PlacementGroupCleaner pid=91) Detected that the Ray Train controller actor (0f60b46e7f4f) is dead. Cle",
     ]
-    kept = ["epoch 2 done", "warning: Restored weights look odd", "ERROR: the controller actor is dead"]
-    assert without_ray_notices([*notices, *kept]) == kept
+    kept = ["(ImplicitFunc pid=812) epoch 2", "warning: Restored weights look odd", "ERROR: the controller is dead"]
+    shown = io.StringIO()
+    stream = WithoutRayNotices(shown)
+    for line in [kept[0], *notices, *kept[1:]]:
+        stream.write(line[:20])  # print() writes the text, then the line end
+        stream.write(line[20:])
+        stream.write("\n")
+    stream.write("  3/8 trials |###   |\r")  # a progress bar redrawn in place shows at once
+    assert shown.getvalue() == "".join(line + "\n" for line in kept) + "  3/8 trials |###   |\r"
+    stream.write("no line end yet")
+    assert shown.getvalue().endswith("\r")
+    stream.flush()
+    assert shown.getvalue().endswith("\rno line end yet")
 
 
 def test_the_known_gpu_worker_warnings_are_filtered_and_others_are_not() -> None:
