@@ -188,7 +188,7 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None, 
     import numpy as np
     from ray import cloudpickle, tune
 
-    from rayjob.sweep.space import base_point
+    from rayjob.sweep.space import base_trial
 
     # Trial processes cannot import this file (benchmarks/ is not a package): its trial function travels by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -198,7 +198,7 @@ def replay_sweep(cfg: Config, curves: Curves, seed: int, scheduler: Any = None, 
     np.random.seed(seed)  # Ray's stock ASHA draws each trial's bracket from numpy's global generator
     cfg = cfg.with_values({"search.seed": seed})
     keys = list(cfg.search.space)
-    base = base_point(cfg) if cfg.search.include_base else None
+    base = base_trial(cfg)
     tie = tiebreak_of(cfg.search.metric)[0]
     with tempfile.TemporaryDirectory(prefix="rayjob-replay-") as tmp:
         here = cfg.with_values({"run.storage_path": tmp, "run.name": "replay"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from typing import Any
 
 WIDTH = 100  # the columns of every console line rayjob prints itself (logs, `ray job logs`, terminals)
 
@@ -24,3 +25,12 @@ def wrapped(label: str, text: str) -> str:
 def warn(text: str) -> None:
     """``warning: text``, wrapped to WIDTH columns."""
     say(wrapped("warning: ", text))
+
+
+def short_values(values: dict[str, Any]) -> str:
+    """``backbone=resnet18 lr=1.2e-03 ...``: the last part of each dotted key, numbers in 3 digits."""
+    parts = []
+    for key, value in values.items():
+        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key.rsplit('.', 1)[-1]}={text}")
+    return " ".join(parts)

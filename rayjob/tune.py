@@ -13,7 +13,6 @@ Rerunning with the same ``run.name`` (or ``--resume``) restores an interrupted s
 from __future__ import annotations
 
 import argparse
-import time
 
 from rayjob.cli import add_config_arguments, config_from_args, run_main
 from rayjob.console import warn
@@ -90,47 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     warning = short_run_warning(cfg, check_config_and_data(cfg))  # the base config's; each trial's may differ
     if warning:
         warn(warning)
-    if args.extend is not None:
-        if args.resume:
-            raise ConfigError("--extend and --resume do not go together: --extend N continues an interrupted extension")
-        from rayjob.sweep.extend import plan_extension
+    from rayjob.lifecycle import Sweep
 
-        return sweep(cfg, False, args.verbose, plan_extension(cfg, args.extend))
-    return sweep(cfg, args.resume, args.verbose)
-
-
-def sweep(cfg: object, resume: bool, verbose: bool, extension: tuple | None = None) -> int:
-    """Run the sweep (or, with ``extension`` = (its config, ``Extension``), the trials ``--extend`` adds), then
-    (when it finished) the post-hook over every trial; the last line printed is the best metric."""
-    from rayjob.outputs.finish import finish_sweep
-    from rayjob.outputs.heldout import held_out
-    from rayjob.outputs.summary import print_summary
-    from rayjob.ray_cluster import shutdown_ray_in_background
-    from rayjob.results import write_records
-    from rayjob.sweep.driver import run_sweep
-
-    started = time.perf_counter()
-    num_samples = cfg.search.num_samples
-    if extension is None:
-        outcome = run_sweep(cfg, resume=resume, verbose=verbose)
-    else:
-        outcome = run_sweep(extension[0], resume=False, verbose=verbose, extension=extension[1])
-        num_samples = len(extension[1].earlier) + extension[0].search.num_samples
-    tables = write_records(outcome)
-    post_hook = time.perf_counter()  # the sweep's time ends here; the held-out evaluation is the post-hook's
-    stopping = shutdown_ray_in_background()  # needs no Ray: the held-out evaluation runs while Ray stops
-    heldout = held_out(outcome) if outcome.finished else None
-    stopping.join()  # Ray's buffered log lines arrive before the summary, not after it
-    print_summary(outcome, num_samples, post_hook - started, tables, heldout)
-    if not outcome.finished:
-        return 130
-    if outcome.best is None:
-        return 1
-    code = finish_sweep(outcome, cfg, heldout, started=post_hook)
-    if heldout is not None and heldout.split == "test":
-        print(f"test/acc_top1 {heldout.pick.top1:.4f}", flush=True)
-    print(f"{outcome.metric} {outcome.best.final:.4f}", flush=True)  # the last line, for scripts
-    return code
+    return Sweep.open(cfg, args.resume, args.verbose, args.extend).run()
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def test_no_import_cycle_inside_the_package() -> None:
 # Which process each part of the package runs in (docs/ARCHITECTURE.md draws it).
 DRIVER = (
     "rayjob.sweep", "rayjob.outputs", "rayjob.ray_cluster", "rayjob.worker_output", "rayjob.cli",
-    "rayjob.train", "rayjob.tune", "rayjob.export", "rayjob.predict", "rayjob.preflight", "rayjob.__main__",
+    "rayjob.train", "rayjob.tune", "rayjob.lifecycle", "rayjob.export", "rayjob.predict", "rayjob.preflight",
+    "rayjob.__main__",
 )  # fmt: skip
 WORKER = ("rayjob.training", "rayjob.model", "rayjob.data")  # trial and Ray Train worker processes
 
@@ -111,7 +112,7 @@ def test_drivers_import_neither_torch_nor_lightning(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "import rayjob.train, rayjob.tune, rayjob.export, rayjob.predict\n"
-        "import rayjob.sweep.driver, rayjob.sweep.tuner, rayjob.training.trial, rayjob.sweep.progress\n"
+        "import rayjob.lifecycle, rayjob.sweep.tuner, rayjob.training.trial, rayjob.sweep.progress\n"
         "import rayjob.training.launch, rayjob.training.entry, rayjob.outputs.finish, rayjob.ray_cluster\n"
         "from rayjob.preflight import check_config_and_data\n"
         "from rayjob.config import Config\n"

@@ -187,7 +187,7 @@ def test_a_trial_after_another_in_the_same_process_trains_as_it_would_alone(
 ) -> None:
     """In-process trials reuse their process (reuse_actors): its RNG, EMA, weights and memory must not carry over.
     The second of two trials in one process reports the losses of the same trial run alone."""
-    from rayjob.sweep.driver import run_sweep
+    from rayjob.lifecycle import Sweep
 
     lrs = [1e-3, 3e-3]
     settings = {"search__scheduler": "fifo", "search__max_concurrent_trials": 1, "trainer__max_epochs": 2,
@@ -198,7 +198,7 @@ def test_a_trial_after_another_in_the_same_process_trains_as_it_would_alone(
                         search__num_samples=1, optim__lr=lrs[1])  # fmt: skip
     losses = {}
     for cfg in (both, alone):
-        outcome = run_sweep(cfg, resume=False)
+        outcome = Sweep.open(cfg).fit()
         for record in outcome.records:
             folder = Path(outcome.experiment) / f"trial-{record.trial_id}"
             reports = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]

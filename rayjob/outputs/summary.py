@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from rayjob.console import short_values, wrapped
 from rayjob.layout import TRIALS_CSV
 from rayjob.outputs.heldout import Heldout
 from rayjob.outputs.report import base_comparison
 from rayjob.results import SweepOutcome
 from rayjob.storage import join
-from rayjob.sweep.progress import short_values, wrapped
 
 
 def print_summary(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 
 from rayjob.config import Config
-from rayjob.console import WIDTH, wrapped
+from rayjob.console import WIDTH, short_values, wrapped
 from rayjob.data.digits import DESCRIPTIONS
 from rayjob.ranking import best as ranking_best
 from rayjob.sweep import budget
@@ -30,15 +30,6 @@ if TYPE_CHECKING:
     from rayjob.ray_cluster import RayStarted
 
 PROGRESS_EVERY_S = 30.0
-
-
-def short_values(values: dict[str, Any]) -> str:
-    """``backbone=resnet18 lr=1.2e-03 ...``: the last part of each dotted key, numbers in 3 digits."""
-    parts = []
-    for key, value in values.items():
-        text = f"{value:.3g}" if isinstance(value, float) else str(value)
-        parts.append(f"{key.rsplit('.', 1)[-1]}={text}")
-    return " ".join(parts)
 
 
 def metric_text(value: Any) -> str:

@@ -79,9 +79,15 @@ def base_point(cfg: Config) -> dict[str, Any]:
     return point
 
 
+def base_trial(cfg: Config) -> dict[str, Any] | None:
+    """The base trial's values, or None when the sweep has none (``search.include_base: false``)."""
+    return base_point(cfg) if cfg.search.include_base else None
+
+
 def first_points(cfg: Config) -> list[dict[str, Any]]:
     """The trials evaluated before the searcher proposes any: the base config, then ``points_to_evaluate``."""
-    points = [base_point(cfg)] if cfg.search.include_base else []
+    base = base_trial(cfg)
+    points = [base] if base is not None else []
     return points + [dict(p) for p in cfg.search.points_to_evaluate if dict(p) not in points]
 
 

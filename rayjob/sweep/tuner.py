@@ -38,7 +38,7 @@ from rayjob.sweep.budget import BudgetStopper
 from rayjob.sweep.extend import Extension
 from rayjob.sweep.grace_period import grace_period
 from rayjob.sweep.rung_scheduler import RungScheduler, SlotLimiter
-from rayjob.sweep.space import base_point, first_points, optuna_distributions
+from rayjob.sweep.space import base_trial, first_points, optuna_distributions
 from rayjob.sweep.tune_logs import tell_temp_file_races_in_one_line
 from rayjob.sweep.warm_start import WarmStart
 
@@ -54,7 +54,7 @@ def build_scheduler(cfg: Config, earlier: list[TrialRecord] | None = None) -> Tr
         grace_period=grace_period(cfg),
         reduction_factor=cfg.search.reduction_factor,
         num_samples=cfg.search.num_samples,
-        keep=base_point(cfg) if cfg.search.include_base else None,
+        keep=base_trial(cfg),
         brackets=cfg.search.brackets,
         signal=(cfg.search.metric, cfg.search.mode),
         tiebreak=tiebreak_of(cfg.search.metric),
@@ -202,15 +202,15 @@ def make_tuner(
     callbacks: list[Any],
     concurrency: int,
     verbose: bool,
+    restoring: bool,
     warm: WarmStart | None = None,
     extension: Extension | None = None,
 ) -> Any:
-    """A new Tuner (its study seeded with ``warm``), or the restored one when the experiment folder holds an
-    interrupted sweep."""
+    """A new Tuner (its study seeded with ``warm``), or, ``restoring``, the interrupted sweep's, restored."""
     from ray import tune
 
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
-    if tune.Tuner.can_restore(experiment):
+    if restoring:
         print(f"resuming the sweep in {experiment}", flush=True)
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
