@@ -129,7 +129,7 @@ def test_a_run_cut_after_its_second_checkpoint_resumes_exactly(digits_root: Path
     args = ["--config", str(Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"),
             f"data.root={digits_root}", "trainer.max_epochs=4", "run.checkpoints_to_keep=4", "trainer.plots=false",
             "trainer.progress_bar=false", "data.augment.randaugment=9", "data.augment.mixup=0.2",
-            "run.name=exact"]  # fmt: skip
+            "trainer.limit_train_batches=12", "trainer.limit_val_batches=4", "run.name=exact"]  # fmt: skip
     assert main([*args, f"run.storage_path={tmp_path / 'full'}"]) == 0
     cut = tmp_path / "cut" / "exact"
     shutil.copytree(tmp_path / "full" / "exact", cut)
