@@ -17,7 +17,11 @@ from rayjob.cli import run_main
 from rayjob.config import Config
 from rayjob.errors import RayjobError
 from rayjob.layout import EXPORT_DIR, FASTEST_DIR
+from rayjob.outputs.finish import finish_sweep
+from rayjob.outputs.heldout import held_out
+from rayjob.outputs.latency import fastest_within, sweep_latencies
 from rayjob.outputs.onnx import ExportError, Source, export_checkpoint, print_export
+from rayjob.results import SweepOutcome, best_trial, read_records
 from rayjob.runs import best_checkpoint, read_run_config
 from rayjob.storage import exists, is_uri, join, local_copy, scratch_dir, upload
 
@@ -47,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     results: str = args.results.rstrip("/")
     if not exists(results):
         raise ExportError(f"{results} does not exist; give a sweep folder, a run folder or a checkpoint.ckpt")
-    from rayjob.results import read_records
 
     records = read_records(results) if not results.endswith(".ckpt") else None
     if args.fastest_within is not None:
@@ -62,10 +65,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def finish_saved_sweep(experiment: str, records: list) -> int:
-    from rayjob.outputs.finish import finish_sweep
-    from rayjob.outputs.heldout import held_out
-    from rayjob.results import SweepOutcome
-
     cfg = read_run_config(experiment) or Config()
     outcome = SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records)
     heldout = held_out(outcome)
@@ -76,8 +75,6 @@ def finish_saved_sweep(experiment: str, records: list) -> int:
 
 def export_fastest(experiment: str, records: list, points: float, out: Path | None) -> int:
     """Export the fastest trial within ``points`` pp of the best, with the usual checks; the sidecar says so."""
-    from rayjob.outputs.latency import fastest_within, sweep_latencies
-    from rayjob.results import best_trial
 
     cfg = read_run_config(experiment) or Config()
     best = best_trial(records, cfg.search.metric, cfg.search.mode)

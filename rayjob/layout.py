@@ -10,6 +10,9 @@
   train-<id>/checkpoint_*/              TorchTrainer trials: the trial's Ray Train run
   trials.jsonl  trials.csv              one typed record per trial (rayjob.results); CSV for people
   optuna_journal.log                    the Optuna study, for `optuna-dashboard` (local storage)
+  scheduler/state.json                  the ASHA rungs and paused trials, for --resume
+  sweep/ended.json                      written when the time budget ended the sweep: --resume refuses it
+  extend-<k>/                           the trials `--extend` added: a Tune experiment of its own
   report.md  *.png                      the sweep report
   export/model.onnx  export/model.json  the exported best model and its sidecar
 ```
@@ -31,6 +34,8 @@ STUDY_FILE = "optuna_journal.log"
 # rayjob.sweep.rung_scheduler.RungScheduler's rungs and paused trials. In a subfolder: Tune's restore copies the
 # experiment root's *.json and *.pkl into its staging folder and later uploads them back, over newer ones.
 SCHEDULER_STATE_FILE = "scheduler/state.json"
+ENDED_FILE = "sweep/ended.json"  # the time budget ended the sweep (rayjob.sweep.budget); same subfolder reason
+EXTENDED_MARK = "sweep/extended.json"  # in extend-<k>/: that extension ran to its end (rayjob.sweep.extend)
 REPORT_FILE = "report.md"
 EXPORT_DIR = "export"
 FASTEST_DIR = "export_fastest"  # python -m rayjob.export SWEEP --fastest-within PP

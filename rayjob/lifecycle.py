@@ -12,17 +12,30 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import ray
+from ray import tune
+
 from rayjob.config import Config
+from rayjob.devices import resolve_devices
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
-from rayjob.results import SweepOutcome, read_records
+from rayjob.outputs.finish import finish_sweep
+from rayjob.outputs.heldout import held_out
+from rayjob.outputs.summary import print_summary
+from rayjob.ray_cluster import cluster_gpus, dashboard_wanted, init_ray, on_remote_cluster, shutdown_ray_in_background
+from rayjob.results import SweepOutcome, read_records, write_records
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
 from rayjob.sweep import budget
 from rayjob.sweep.budget import Ended, describe, read_ended, record_ended
 from rayjob.sweep.collect import collect_outcome
 from rayjob.sweep.extend import Extension, mark_extended, plan_extension
+from rayjob.sweep.progress import SweepConsole, print_header, wrapped
+from rayjob.sweep.resources import trial_concurrency, trial_needs, trial_resources
 from rayjob.sweep.space import base_trial
+from rayjob.sweep.tracking import tracking_callbacks
+from rayjob.sweep.tuner import fit, make_tuner, silence_tune_output, trial_base
 from rayjob.sweep.warm_start import WarmStart, fitting_trials, load_warm_start
+from rayjob.training.trial import run_trial
 
 
 @dataclass
@@ -64,11 +77,6 @@ class Sweep:
     def run(self) -> int:
         """Fit, collect, write the records (also of an interrupted sweep), then the post-hook; returns the exit
         code (130: interrupted, 1: no trial to export or the export failed). The last line is the best metric."""
-        from rayjob.outputs.finish import finish_sweep
-        from rayjob.outputs.heldout import held_out
-        from rayjob.outputs.summary import print_summary
-        from rayjob.ray_cluster import shutdown_ray_in_background
-        from rayjob.results import write_records
 
         started = time.perf_counter()
         outcome = self.fit()
@@ -90,7 +98,6 @@ class Sweep:
 
     def fit(self) -> SweepOutcome:
         """Run (or resume) the sweep to its end or an interruption; the outcome of the whole sweep."""
-        from rayjob.sweep.tuner import fit, make_tuner, silence_tune_output
 
         console, callbacks = self._callbacks()  # a missing tracking key fails before Ray starts
         if not self.verbose:
@@ -109,24 +116,12 @@ class Sweep:
         return self._whole_sweep(outcome)
 
     def _callbacks(self) -> tuple[Any, list[Any]]:
-        from rayjob.sweep.progress import SweepConsole
-        from rayjob.sweep.tracking import tracking_callbacks
-
         console = SweepConsole(self.cfg, self.base)  # the console reports trials itself
         return console, [*tracking_callbacks(self.cfg, self.experiment), console]
 
     def _start_ray(self, console: Any) -> tuple[Any, int]:
         """Start or join Ray, resolve the devices from the cluster's GPUs, print the header; the trainable
         and how many trials run at once."""
-        import ray
-        from ray import tune
-
-        from rayjob.devices import resolve_devices
-        from rayjob.ray_cluster import cluster_gpus, dashboard_wanted, init_ray, on_remote_cluster
-        from rayjob.sweep.progress import print_header, wrapped
-        from rayjob.sweep.resources import trial_concurrency, trial_needs, trial_resources
-        from rayjob.sweep.tuner import trial_base
-        from rayjob.training.trial import run_trial
 
         started = init_ray(log_to_driver=True, hide_ray_notices=not self.verbose, dashboard=dashboard_wanted(self.cfg))
         self.cfg = resolve_devices(self.cfg, cluster_gpus())  # one rule, fed the cluster's GPUs
@@ -155,7 +150,6 @@ class Sweep:
 
 def _restorable(cfg: Config, experiment: str, resume: bool) -> bool:
     """Whether ``experiment`` holds a sweep Tune can restore; the errors of one that must not be."""
-    from ray import tune
 
     restoring = tune.Tuner.can_restore(experiment)
     if resume and not restoring:

@@ -18,12 +18,18 @@ from typing import Any
 from rayjob.cli import add_config_arguments, config_from_args, run_main
 from rayjob.config import Config
 from rayjob.console import warn
+from rayjob.devices import local_gpus, resolve_devices
 from rayjob.errors import ConfigError
-from rayjob.layout import run_dir
+from rayjob.layout import CHECKPOINT_FILE, run_dir
 from rayjob.library_logs import quiet_libraries
+from rayjob.outputs.run_plots import fetch_plot_data, render_run_plots
 from rayjob.preflight import check_config_and_data, short_run_warning
+from rayjob.ranking import best
+from rayjob.ray_cluster import cluster_gpus, dashboard_wanted, init_ray
 from rayjob.runs import check_same_config, resolve_paths, write_run_config
-from rayjob.storage import is_uri
+from rayjob.storage import is_uri, join, scratch_dir, upload, with_scheme
+from rayjob.training.entry import train_worker
+from rayjob.training.launch import build_trainer
 
 
 @dataclass
@@ -62,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_process(cfg: Config) -> RunResult:
     """The training function in this process, persisting through a ``LocalSession``."""
-    from rayjob.devices import local_gpus, resolve_devices
     from rayjob.training.loop import train_loop
     from rayjob.training.sessions import LocalSession
 
@@ -83,13 +88,6 @@ def run_in_process(cfg: Config) -> RunResult:
 
 def run_on_ray_train(cfg: Config) -> RunResult:
     """A ``TorchTrainer`` of N workers; CPU or GPU is decided from the cluster's resources, not this machine's."""
-    from rayjob.devices import resolve_devices
-    from rayjob.layout import CHECKPOINT_FILE
-    from rayjob.ranking import best
-    from rayjob.ray_cluster import cluster_gpus, dashboard_wanted, init_ray
-    from rayjob.storage import join, with_scheme
-    from rayjob.training.entry import train_worker
-    from rayjob.training.launch import build_trainer
 
     folder = run_dir(cfg.run.storage_path, cfg.run.name)
     check_same_config(cfg, folder)
@@ -127,8 +125,6 @@ def print_result(cfg: Config, result: RunResult, elapsed: float) -> int:
 
 def render_best_plots(checkpoint: str, folder: str) -> list[str]:
     """Plots of the best epoch into the run folder (rendered locally, uploaded when it is a URI)."""
-    from rayjob.outputs.run_plots import fetch_plot_data, render_run_plots
-    from rayjob.storage import join, scratch_dir, upload
 
     with scratch_dir("rayjob-plots-") as tmp:
         data = fetch_plot_data(checkpoint, Path(tmp) / "data")

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rayjob.data.files import scan_dataset
+from rayjob.data.sources import resolve_root
+from rayjob.outputs.onnx import load_ema_model
 from rayjob.results import SweepOutcome
-from rayjob.storage import local_copy
+from rayjob.storage import local_copy, scratch_dir
 
 NOISE_P = 0.05  # McNemar's two-sided p at or above this: "within noise"
 
@@ -147,7 +150,6 @@ def _with_se(acc: Accuracy) -> str:
 
 def held_out(outcome: SweepOutcome) -> Heldout | None:
     """``evaluate_heldout`` with its own scratch folder (for checkpoints on a URI)."""
-    from rayjob.storage import scratch_dir
 
     with scratch_dir("rayjob-heldout-") as tmp:
         return evaluate_heldout(outcome, Path(tmp))
@@ -172,9 +174,6 @@ def checkpoint_accuracy(checkpoint: str, trial_id: str, scratch: Path) -> tuple[
     import torch
 
     from rayjob.data.dataset import eval_batches
-    from rayjob.data.files import scan_dataset
-    from rayjob.data.sources import resolve_root
-    from rayjob.outputs.onnx import load_ema_model
 
     model, cfg, _, _ = load_ema_model(local_copy(checkpoint, scratch))
     splits = scan_dataset(resolve_root(cfg.data)).splits

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rayjob.config import Config
+from rayjob.data.files import scan_dataset
+from rayjob.data.sources import resolve_root
 from rayjob.layout import LATENCY_FILE
+from rayjob.outputs.onnx import inference_session, latency_device, measure_latency, write_onnx
 from rayjob.ranking import score
 from rayjob.results import TrialRecord
 from rayjob.storage import join, read_text, write_text
@@ -53,7 +56,6 @@ def remember_latency(experiment: str, record: TrialRecord, cfg: Config, classes:
 def _read_cache(experiment: str) -> dict[str, Any]:
     """The sweep's latency cache, empty when there is none or it was measured on another machine."""
     text = read_text(join(experiment, LATENCY_FILE))
-    from rayjob.outputs.onnx import latency_device
 
     machine = latency_device()
     cache: dict[str, Any] = json.loads(text) if text else {}
@@ -64,8 +66,6 @@ def _read_cache(experiment: str) -> dict[str, Any]:
 
 def sweep_latencies(records: list[TrialRecord], cfg: Config, experiment: str) -> dict[str, float]:
     """``trial_latencies`` with the class count of the sweep's dataset."""
-    from rayjob.data.files import scan_dataset
-    from rayjob.data.sources import resolve_root
 
     classes = len(scan_dataset(resolve_root(cfg.data)).classes)
     return trial_latencies(records, cfg, experiment, classes)
@@ -76,7 +76,6 @@ def measure_architecture(backbone: str, image_size: int, classes: int) -> float:
     import torch
 
     from rayjob.model.backbones import build_backbone
-    from rayjob.outputs.onnx import inference_session, measure_latency, write_onnx
 
     model = build_backbone(backbone, classes).eval()
     images = torch.rand(2, 3, image_size, image_size)

@@ -18,12 +18,15 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayjob.config import Config
 from rayjob.data.decoded import stored_size
 from rayjob.errors import RayjobError
 from rayjob.layout import ONNX_FILE, SIDECAR_FILE
+
+if TYPE_CHECKING:  # imported where a session is made: onnxruntime loads in ~1 s
+    import onnxruntime as ort
 
 OPSET = 18  # the torch.export-based exporter's native opset (>= 17 as required)
 MAX_ABS_DIFF = 1e-4
@@ -195,7 +198,7 @@ def write_onnx(model: Any, example: Any, path: Path) -> None:
     )
 
 
-def inference_session(path: Path, threads: int | None = None) -> Any:
+def inference_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
     """An onnxruntime CPU session with full graph optimizations and a fixed thread count."""
     import onnxruntime as ort
 
@@ -208,7 +211,7 @@ def inference_session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), sess_options=options, providers=[LATENCY_PROVIDER])
 
 
-def verified_session(path: Path, model: Any, images: Any) -> Any:
+def verified_session(path: Path, model: Any, images: Any) -> ort.InferenceSession:
     """``onnx.checker`` (full check), then an onnxruntime session that must accept batch 1 and batch N."""
     import onnx
 

@@ -10,12 +10,28 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from rayjob.config import Config
-from rayjob.layout import REPORT_FILE, RUN_PLOT_FILES, trial_dir_name
-from rayjob.outputs import plots_data
+from rayjob.layout import (
+    CONFIG_FILE,
+    LATENCY_FILE,
+    REPORT_FILE,
+    RUN_PLOT_FILES,
+    STUDY_FILE,
+    TRIALS_CSV,
+    TRIALS_JSONL,
+    export_paths,
+    trial_dir_name,
+)
+from rayjob.outputs import plots, plots_data
 from rayjob.outputs.heldout import Heldout
+from rayjob.outputs.latency import pareto_front, sweep_latencies
+from rayjob.outputs.onnx import latency_device
 from rayjob.ranking import ranked_items
 from rayjob.results import SweepOutcome, TrialRecord
+from rayjob.storage import exists, join
+from rayjob.sweep.space import optuna_distributions
 
 TOP_TRIALS = 10  # rows of the report's table; trials.csv has them all
 MIN_TRIALS_FOR_IMPORTANCE = 5  # below this, no importance at all
@@ -72,8 +88,6 @@ def write_report(
 
 def files_section(outcome: SweepOutcome, out: Path) -> list[str]:
     """A linked line for each file of the sweep a user reads, of those written (the report's own PNGs are above)."""
-    from rayjob.layout import CONFIG_FILE, LATENCY_FILE, STUDY_FILE, TRIALS_CSV, TRIALS_JSONL, export_paths
-    from rayjob.storage import exists, join
 
     onnx, sidecar = (path.rsplit("/", 1)[-1] for path in export_paths(outcome.experiment))
     files = [(TRIALS_CSV, "every trial: status, values, metric, compute"), (TRIALS_JSONL, "the same, typed"),
@@ -114,7 +128,6 @@ def base_comparison(outcome: SweepOutcome) -> str:
 
 def _figures(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
     """Render every figure the records allow; returns (title, file, caption) of each."""
-    from rayjob.outputs import plots
 
     figures = []
     progress = best_so_far_points(outcome)
@@ -186,10 +199,6 @@ def params_at_one_epoch(
 
 
 def _latency_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
-    from rayjob.outputs import plots
-    from rayjob.outputs.latency import pareto_front, sweep_latencies
-    from rayjob.outputs.onnx import latency_device
-
     scored = [r for r in outcome.records if r.final is not None]
     if not scored:
         return []
@@ -213,8 +222,6 @@ def _latency_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple
 
 
 def _importance_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tuple[str, str, str]]:
-    from rayjob.outputs import plots
-
     importances, epoch, trials, why_not = parameter_importance(outcome.records, cfg)
     if not importances:
         return [("Parameter importance", "", f"Not computed: {why_not}.")]
@@ -231,9 +238,6 @@ def _importance_figure(outcome: SweepOutcome, cfg: Config, out: Path) -> list[tu
 
 def parameter_importance(records: list[TrialRecord], cfg: Config) -> tuple[dict[str, float], int, int, str]:
     """fANOVA importances at one fidelity: (importances, epoch, trials used, why not computed)."""
-    import optuna
-
-    from rayjob.sweep.space import optuna_distributions
 
     finished = [r for r in records if r.status in ("COMPLETED", "STOPPED") and r.epochs > 0]
     epoch = min((r.epochs for r in finished), default=0)

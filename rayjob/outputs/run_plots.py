@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from rayjob.layout import CHECKPOINT_HISTORY_FILE, PLOT_DATA_FILE, RUN_PLOT_FILES
+from rayjob.outputs import plots
 from rayjob.storage import download, exists, is_uri, join
 
 
 def render_run_plots(checkpoint_dir: Path, out_dir: Path | None = None) -> list[Path]:
     """PNG plots from a checkpoint folder's plot data, into ``out_dir`` (default: the same folder)."""
-    from rayjob.outputs import plots
 
     out_dir = out_dir or checkpoint_dir
     data_file, history_file = checkpoint_dir / PLOT_DATA_FILE, checkpoint_dir / CHECKPOINT_HISTORY_FILE

@@ -16,9 +16,9 @@ from typing import Any
 
 from ray.tune import Stopper
 
+from rayjob.layout import ENDED_FILE
 from rayjob.storage import join, read_text, write_text
 
-ENDED_FILE = "sweep/ended.json"  # a subfolder: Tune's restore copies the root's *.json back over newer ones
 _deadline: float | None = None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ray.tune import ExperimentAnalysis
+
 from rayjob.config import Config
 from rayjob.layout import CHECKPOINT_FILE, SCHEDULER_STATE_FILE
 from rayjob.ranking import best, tiebreak_of
@@ -17,7 +19,6 @@ from rayjob.sweep.space import trial_values
 
 def collect_outcome(grid: Any, cfg: Config, experiment: str, base: dict[str, Any] | None) -> SweepOutcome:
     """One record per trial of ``grid`` (a Tune ``ResultGrid``); ``base`` is the base trial's values."""
-    from ray.tune import ExperimentAnalysis
 
     analysis = ExperimentAnalysis(grid.experiment_path, storage_filesystem=grid.filesystem)
     statuses = {t.trial_id: t.status for t in analysis.trials}

@@ -21,12 +21,10 @@ from pathlib import Path
 
 from rayjob.config import Config
 from rayjob.errors import ConfigError
-from rayjob.layout import CONFIG_FILE, STUDY_FILE, run_dir
+from rayjob.layout import CONFIG_FILE, EXTENDED_MARK, STUDY_FILE, run_dir
 from rayjob.results import TrialRecord, read_records
 from rayjob.runs import check_same_config
 from rayjob.storage import exists, is_uri, join, write_text
-
-EXTENDED_MARK = "sweep/extended.json"  # in extend-<k>: that extension ran to its end
 
 
 @dataclass

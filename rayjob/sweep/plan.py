@@ -20,9 +20,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ray.tune.schedulers import TrialScheduler
+
 from rayjob.config import Config
+from rayjob.ranking import tiebreak_of
+from rayjob.sweep.grace_period import grace_period
 from rayjob.sweep.progress import wrapped
 from rayjob.sweep.resources import trial_needs, trials_that_fit
+from rayjob.sweep.rung_scheduler import RungScheduler
+from rayjob.sweep.space import base_point
+from rayjob.sweep.tuner import build_scheduler
 
 
 @dataclass
@@ -63,12 +70,6 @@ def random_order_epochs(cfg: Config, orders: int = 200) -> float:
 def scheduled_epochs(cfg: Config, ranks: list[int]) -> int:
     """Epochs trained when trial ``i`` scores ``ranks[i]`` at every epoch (higher is better), one trial at a
     time, under the config's scheduler (``rayjob.sweep.rung_scheduler.RungScheduler`` itself decides)."""
-    from ray.tune.schedulers import TrialScheduler
-
-    from rayjob.ranking import tiebreak_of
-    from rayjob.sweep.rung_scheduler import RungScheduler
-    from rayjob.sweep.space import base_point
-    from rayjob.sweep.tuner import build_scheduler
 
     scheduler = build_scheduler(cfg)
     if not isinstance(scheduler, RungScheduler):  # FIFO: every trial runs every epoch
@@ -160,7 +161,6 @@ def plan_concurrency(cfg: Config) -> tuple[int, str]:
 
 def print_plan(cfg: Config, epoch_seconds: float | None) -> None:
     """The plan, one figure a line."""
-    from rayjob.sweep.grace_period import grace_period
 
     epochs = worst_case_epochs(cfg)
     concurrency, why = plan_concurrency(cfg)

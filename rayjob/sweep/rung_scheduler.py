@@ -30,6 +30,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
@@ -141,7 +142,7 @@ class RungScheduler(FIFOScheduler):
         self._save()
         return action
 
-    def choose_trial_to_run(self, tune_controller: Any) -> Any:
+    def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         """Promoted paused trials first, then new ones; a trial paused on its rung waits there. A paused trial
         this scheduler holds nothing about resumes, as under Tune's own schedulers.
 

@@ -1,4 +1,4 @@
-"""The search space from YAML -> Tune distributions, checked before Ray starts.
+"""The search space from YAML -> Optuna distributions, checked before Ray starts.
 
 ```yaml
 search:

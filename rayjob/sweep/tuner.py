@@ -23,11 +23,16 @@ import contextlib
 import gc
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ray.tune.schedulers import TrialScheduler
+import optuna
+from ray import tune
+from ray.tune import Callback
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from rayjob.config import Config
 from rayjob.layout import SCHEDULER_STATE_FILE, STUDY_FILE, run_dir, trial_dir_name
@@ -37,6 +42,7 @@ from rayjob.storage import is_uri, join
 from rayjob.sweep.budget import BudgetStopper
 from rayjob.sweep.extend import Extension
 from rayjob.sweep.grace_period import grace_period
+from rayjob.sweep.optuna_search import StudySearcher
 from rayjob.sweep.rung_scheduler import RungScheduler, SlotLimiter
 from rayjob.sweep.space import base_trial, first_points, optuna_distributions
 from rayjob.sweep.tune_logs import tell_temp_file_races_in_one_line
@@ -45,7 +51,6 @@ from rayjob.sweep.warm_start import WarmStart
 
 def build_scheduler(cfg: Config, earlier: list[TrialRecord] | None = None) -> TrialScheduler:
     """``earlier``: trials of the sweep being extended, put on the rungs before any new trial arrives."""
-    from ray.tune.schedulers import FIFOScheduler
 
     if cfg.search.scheduler == "fifo":
         return FIFOScheduler()
@@ -69,13 +74,8 @@ def build_scheduler(cfg: Config, earlier: list[TrialRecord] | None = None) -> Tr
 
 def build_searcher(
     cfg: Config, study_file: Path | None, warm: WarmStart | None = None, study_name: str | None = None
-) -> Any:
+) -> StudySearcher:
     """rayjob's Optuna searcher with a sampler sized for the budget; the study lives in ``study_file`` if given."""
-    import warnings
-
-    import optuna
-
-    from rayjob.sweep.optuna_search import StudySearcher
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -115,11 +115,10 @@ def build_tune_config(
     scheduler: Any,
     warm: WarmStart | None = None,
     extension: Extension | None = None,
-) -> Any:
+) -> tune.TuneConfig:
     """Tune's settings for a sweep of ``cfg`` under ``scheduler`` (``build_scheduler``'s, or any Tune scheduler);
     ``warm``: earlier trials for the new study (``search.warm_start``); ``extension``: the sweep ``--extend``
     adds to."""
-    from ray import tune
 
     study_name = extension.study_name if extension else None
     rungs = scheduler if isinstance(scheduler, RungScheduler) else None
@@ -141,9 +140,7 @@ def silence_tune_output() -> None:
     tell_temp_file_races_in_one_line()
 
 
-def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
-    from ray import tune
-
+def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> tune.RunConfig:
     return tune.RunConfig(
         name=cfg.run.name,
         storage_path=cfg.run.storage_path,
@@ -159,12 +156,11 @@ def build_run_config(cfg: Config, callbacks: list[Any], verbose: bool) -> Any:
     )
 
 
-def tune_loggers() -> list[Any]:
+def tune_loggers() -> list[Callback]:
     """Tune's CSV and JSON loggers (``progress.csv`` and ``result.json`` per trial: Tune's results and
     rayjob's tables read them), without its TensorBoard logger, which a new Tuner would add by itself: its
     tensorboardX import loads torch in the driver, 1.25 s before the first trial starts, and it writes event
     files nothing reads (W&B is rayjob's tracker)."""
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     return [CSVLoggerCallback(), JsonLoggerCallback()]
 
@@ -205,9 +201,8 @@ def make_tuner(
     restoring: bool,
     warm: WarmStart | None = None,
     extension: Extension | None = None,
-) -> Any:
+) -> tune.Tuner:
     """A new Tuner (its study seeded with ``warm``), or, ``restoring``, the interrupted sweep's, restored."""
-    from ray import tune
 
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
     if restoring:
@@ -224,7 +219,7 @@ def make_tuner(
     )
 
 
-def fit(tuner: Any, restored: bool) -> Any:
+def fit(tuner: tune.Tuner, restored: bool) -> tune.ResultGrid:
     """Run the sweep; ``restored``: ``tuner`` came from ``Tuner.restore``."""
     with _tune_default_loggers(on=restored):
         grid = tuner.fit()

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import optuna
+
 from rayjob.config import Config
 from rayjob.errors import ConfigError
 from rayjob.results import TrialRecord, read_records
+from rayjob.sweep.space import optuna_distributions
 
 
 @dataclass
@@ -45,10 +48,6 @@ def load_warm_start(cfg: Config) -> WarmStart | None:
 
 
 def fitting_trials(source: str, records: list[TrialRecord], cfg: Config) -> WarmStart:
-    import optuna
-
-    from rayjob.sweep.space import optuna_distributions
-
     space = optuna_distributions(cfg)
     warm = WarmStart(source)
     for record in records:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayjob.config import Config
 from rayjob.devices import worker_resources
 from rayjob.storage import is_uri
+
+if TYPE_CHECKING:  # imported when a trainer is built: the CLIs start without Ray Train
+    from ray.train.torch import TorchTrainer
 
 # How often a Ray Train controller polls its workers (Ray's default: 2 s). A run's end, and so the release of
 # its placement group, waits for the polls (docs/performance.md, "What a sweep trial costs"). Read by the
@@ -25,7 +28,7 @@ def build_trainer(
     storage_path: str,
     callbacks: list[Any],
     verbose: bool = False,
-) -> Any:
+) -> TorchTrainer:
     """A ``TorchTrainer`` of ``scaling.num_workers`` workers running ``train_fn(cfg)``, named ``name``.
 
     The run keeps ``run.checkpoints_to_keep`` checkpoints by the search metric, restarts its worker group

@@ -24,8 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import ray.train
+import ray.tune
+
 from rayjob.layout import CHECKPOINT_FILE, RUN_HISTORY_FILE, checkpoint_dir_name
 from rayjob.runs import best_checkpoint
+from rayjob.training.placement import this_node
 
 
 class Session(Protocol):
@@ -45,19 +49,13 @@ class RayTrainSession:
     interactive = False
 
     def __init__(self) -> None:
-        import ray.train
-
         self.world_rank = ray.train.get_context().get_world_rank()
 
     @contextlib.contextmanager
     def resume_from(self) -> Iterator[Path | None]:
-        import ray.train
-
         yield from _checkpoint_file(ray.train.get_checkpoint())
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        import ray.train
-
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
@@ -68,15 +66,9 @@ class TuneSession:
 
     @contextlib.contextmanager
     def resume_from(self) -> Iterator[Path | None]:
-        import ray.tune
-
         yield from _checkpoint_file(ray.tune.get_checkpoint())
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
-        import ray.tune
-
-        from rayjob.training.placement import this_node
-
         checkpoint = ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.tune.report({**metrics, "driver_node": this_node()}, checkpoint=checkpoint)
 

@@ -13,9 +13,11 @@ import ray.tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from rayjob.config import Config
-from rayjob.layout import TRIAL_TIMING_FILE, run_dir, trial_dir_name
+from rayjob.layout import TRIAL_TIMING_FILE, run_dir, train_run_name, trial_dir_name
 from rayjob.library_logs import quiet_libraries
 from rayjob.storage import join, read_text, write_text
+from rayjob.training.entry import train_worker
+from rayjob.training.launch import build_trainer
 from rayjob.training.placement import this_node
 
 
@@ -66,10 +68,6 @@ def _free_device_memory() -> None:
 
 
 def _on_torch_trainer(cfg: Config, verbose: bool) -> None:
-    from rayjob.layout import train_run_name
-    from rayjob.training.entry import train_worker
-    from rayjob.training.launch import build_trainer
-
     trial_id = ray.tune.get_context().get_trial_id()
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
     train_fn = functools.partial(train_worker, verbose=verbose)
