@@ -80,7 +80,7 @@ def run_in_process(cfg: Config) -> RunResult:
     check_same_config(cfg, folder)
     write_run_config(cfg, folder)
     session = LocalSession(Path(folder), cfg.search.metric, cfg.search.mode, cfg.run.checkpoints_to_keep)
-    train_loop(resolve_devices(cfg, local_gpus()).to_dict(), session)
+    train_loop(resolve_devices(cfg, local_gpus()), session)
     best = session.best_checkpoint()
     last = (session.history() or [{}])[-1]
     return RunResult(folder, str(best[0]) if best else None, best[1] if best else {}, last)

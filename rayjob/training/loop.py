@@ -32,13 +32,14 @@ from rayjob.training.callbacks.rng_state import RngState
 from rayjob.training.sessions import RayTrainSession, Session
 
 
-def train_loop(config: dict[str, Any], session: Session | None = None, verbose: bool = True) -> None:
-    """Train one model as ``config`` says; ``session`` None means "I am a Ray Train worker".
+def train_loop(config: Config | dict[str, Any], session: Session | None = None, verbose: bool = True) -> None:
+    """Train one model as ``config`` says; ``session`` None means "I am a Ray Train worker" (which gets its
+    config as Ray Train passes it, a dict).
 
     ``verbose=False`` (sweep trials): no dataset table or epoch lines; the sweep console reports them.
     """
     quiet_libraries(ray_info=verbose)
-    cfg = Config.from_dict(config)
+    cfg = config if isinstance(config, Config) else Config.from_dict(config)
     if cfg.trainer.accelerator == "auto" or cfg.trainer.precision == "auto":
         cfg = resolve_devices(cfg, local_gpus())  # callers on Ray resolve from the cluster first
     distributed = session is None

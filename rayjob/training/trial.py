@@ -54,7 +54,7 @@ def _in_process(cfg: Config, verbose: bool) -> None:
 
     torch.set_num_threads(max(1, int(cfg.scaling.cpus_per_worker)))  # the CPUs Tune reserved, no more
     try:
-        train_loop(cfg.to_dict(), TuneSession(), verbose=verbose)
+        train_loop(cfg, TuneSession(), verbose=verbose)
     finally:  # this process runs the slot's next trial (reuse_actors): it gets the GPU memory back
         _free_device_memory()
 
