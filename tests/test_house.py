@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,85 @@ def test_drivers_import_neither_torch_nor_lightning(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "", f"drivers imported {done.stdout.strip()}"
+
+
+ARCHITECTURE = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+
+
+def _rooms_tree() -> dict[str, set[str]]:
+    """The file stems docs/ARCHITECTURE.md's Rooms tree lists, by folder (``""``: the package's top)."""
+    text = ARCHITECTURE.read_text().split("## Rooms", 1)[1].split("```")[1]
+    listed: dict[str, set[str]] = {}
+    stack: list[tuple[int, str]] = []
+    for line in text.splitlines()[2:]:  # after the "rayjob/" line
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or indent == 0:
+            if indent == 0 and line.strip():
+                break  # configs/, benchmarks/, ...: outside the package
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        entry = line.strip()
+        names = [] if entry.endswith((" side", " ground")) else entry.split("  ")[0].split()  # a group's title
+        folder = "/".join(name for _, name in stack)
+        for name in names:
+            if name.endswith("/"):
+                stack.append((indent, name.rstrip("/")))
+            elif name.endswith(".py"):
+                listed.setdefault(folder, set()).add(name[:-3])
+    return listed
+
+
+def test_the_architecture_doc_lists_every_module_and_only_modules_that_exist() -> None:
+    listed = _rooms_tree()
+    actual: dict[str, set[str]] = {}
+    for file in PACKAGE.rglob("*.py"):
+        if file.stem != "__init__":
+            actual.setdefault(file.parent.relative_to(PACKAGE).as_posix().replace(".", ""), set()).add(file.stem)
+    missing = sorted(f"{folder}/{stem}" for folder, stems in actual.items()
+                     for stem in stems - listed.get(folder, set()))  # fmt: skip
+    assert not missing, f"modules docs/ARCHITECTURE.md's Rooms do not list: {missing}"
+    unknown = sorted(f"{folder}/{stem}" for folder, stems in listed.items()
+                     for stem in stems - actual.get(folder, set()))  # fmt: skip
+    assert not unknown, f"docs/ARCHITECTURE.md lists modules that do not exist: {unknown}"
+
+
+def _defines(file: Path, names: list[str]) -> bool:
+    """Whether ``file`` defines ``names[0]`` at the top (and ``names[1]`` inside it, for a class)."""
+    scope: list[ast.stmt] = ast.parse(file.read_text()).body
+    for name in names:
+        found = None
+        for node in scope:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                found = node
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                    found = node
+        if found is None:
+            return False
+        scope = found.body if isinstance(found, ast.ClassDef) else []
+    return True
+
+
+def test_every_rayjob_name_the_architecture_doc_cites_exists() -> None:
+    known = modules()
+    cited = set(re.findall(r"`([A-Za-z_][\w.]*\.[\w.]+)(?:\(\))?`", ARCHITECTURE.read_text()))
+    absent = []
+    for name in sorted(cited):
+        if name.endswith((".py", ".md", ".yaml", ".json", ".jsonl", ".log", ".csv")):
+            continue  # a file's name
+        parts = name.split(".")
+        module = next((".".join(["rayjob", *parts[:i]]) for i in range(len(parts), 0, -1)
+                       if ".".join(["rayjob", *parts[:i]]) in known), None)  # fmt: skip
+        if module is None:
+            stems = [m for m in known if m.endswith("." + parts[0])]  # e.g. budget.over: rayjob.sweep.budget
+            module = stems[0] if len(stems) == 1 else None
+            rest = parts[1:]
+        else:
+            rest = parts[len(module.split(".")) - 1 :]
+        if module is None:
+            continue  # not rayjob's (Ray's, a file name)
+        if rest and not _defines(known[module], rest[:2]):
+            absent.append(name)
+    assert not absent, f"docs/ARCHITECTURE.md cites names rayjob does not define: {absent}"
