@@ -89,7 +89,7 @@ def rayjob_run(steps: int) -> float:
         L.seed_everything(0, verbose=False)
         model = Classifier(cfg.to_dict(), classes, None)
         model.backbone = tiny_model()
-        trainer = _trainer(cfg, _callbacks(cfg, session, verbose=False), distributed=False, interactive=False)
+        trainer = _trainer(cfg, _callbacks(cfg, session), distributed=False, interactive=False)
         train, val = loader(steps), loader(2)
         started = time.perf_counter()
         trainer.fit(model, train_dataloaders=train, val_dataloaders=val)
@@ -109,9 +109,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each length and loop (default 5)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    from rayjob.console import show_run_progress
     from rayjob.library_logs import quiet_libraries
 
     quiet_libraries(ray_info=False)
+    show_run_progress(False)  # as in a sweep trial: no epoch lines
     plain_run(50), rayjob_run(50)  # imports and first-call costs out of the way
     pairs = [(step_seconds(rayjob_run, args.steps), step_seconds(plain_run, args.steps)) for _ in range(args.repeats)]
     rayjob_s = statistics.median(r for r, _ in pairs)  # the two loops alternate: a busy spell hits both

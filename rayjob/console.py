@@ -1,12 +1,38 @@
-"""Printing progress lines from training code (no heavy imports: drivers use it too)."""
+"""Every line rayjob prints itself, from drivers and training code (no heavy imports: drivers use it too).
+
+A run's own progress (its dataset table, model line, one line per epoch, where it resumed) goes through the
+``rayjob.run`` logger (``run_log``): ``python -m rayjob.train`` shows it; a sweep's trials do not
+(``show_run_progress(False)`` where a trial or worker process starts), because the sweep console reports
+their events. Its warnings (a diverged run, an inexact resume) show either way.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from typing import Any
 
 WIDTH = 100  # the columns of every console line rayjob prints itself (logs, `ray job logs`, terminals)
+
+
+run_log = logging.getLogger("rayjob.run")
+
+
+class _Say(logging.Handler):
+    """Writes each record's message as one line through ``say`` (to the ``sys.stdout`` of the moment)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        say(self.format(record))
+
+
+def show_run_progress(on: bool) -> None:
+    """Whether this process shows its run's progress lines (its warnings always show)."""
+    run_log.setLevel(logging.INFO if on else logging.WARNING)
+
+
+def run_progress_shown() -> bool:
+    return run_log.isEnabledFor(logging.INFO)
 
 
 def say(line: str) -> None:
@@ -34,3 +60,8 @@ def short_values(values: dict[str, Any]) -> str:
         text = f"{value:.3g}" if isinstance(value, float) else str(value)
         parts.append(f"{key.rsplit('.', 1)[-1]}={text}")
     return " ".join(parts)
+
+
+run_log.addHandler(_Say())
+run_log.propagate = False  # the lines are the user's console, not a record for the root logger's handlers
+show_run_progress(True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rayjob.console import say
+from rayjob.console import run_log
 from rayjob.data.files import DatasetIndex
 
 
@@ -12,11 +12,11 @@ def print_dataset_stats(index: DatasetIndex, max_rows: int = 20) -> None:
     counts = {name: index.class_counts(name) for name in splits}
     train = [c for c in counts["train"] if c]
     sizes = ", ".join(f"{name} {sum(c)}" for name, c in counts.items())
-    say(f"dataset {index.root}: {len(index.classes)} classes; images: {sizes}; "
+    run_log.info(f"dataset {index.root}: {len(index.classes)} classes; images: {sizes}; "
         f"train imbalance (largest/smallest class) {max(train) / min(train):.2f}")  # fmt: skip
     width = max(5, *(len(c) for c in index.classes[:max_rows]))
-    say("  " + "class".ljust(width) + "".join(f"{name:>8}" for name in splits))
+    run_log.info("  " + "class".ljust(width) + "".join(f"{name:>8}" for name in splits))
     for i, name in enumerate(index.classes[:max_rows]):
-        say("  " + name.ljust(width) + "".join(f"{counts[s][i]:>8}" for s in splits))
+        run_log.info("  " + name.ljust(width) + "".join(f"{counts[s][i]:>8}" for s in splits))
     if len(index.classes) > max_rows:
-        say(f"  ... {len(index.classes) - max_rows} more classes")
+        run_log.info(f"  ... {len(index.classes) - max_rows} more classes")

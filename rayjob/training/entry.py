@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rayjob.console import show_run_progress
+
 
 def train_worker(config: dict[str, Any], verbose: bool = True) -> None:
+    """``verbose``: this worker shows its run's progress lines (``rayjob.train``), not a sweep trial's."""
     from rayjob.training.loop import train_loop
 
-    train_loop(config, verbose=verbose)
+    show_run_progress(verbose)
+    train_loop(config)

@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 
 from rayjob.config import Config
-from rayjob.console import say
+from rayjob.console import run_log, run_progress_shown
 from rayjob.data.datamodule import ImageDataModule
 from rayjob.data.files import inverse_frequency
 from rayjob.data.sources import resolve_root
@@ -32,13 +32,14 @@ from rayjob.training.callbacks.rng_state import RngState
 from rayjob.training.sessions import RayTrainSession, Session
 
 
-def train_loop(config: Config | dict[str, Any], session: Session | None = None, verbose: bool = True) -> None:
+def train_loop(config: Config | dict[str, Any], session: Session | None = None) -> None:
     """Train one model as ``config`` says; ``session`` None means "I am a Ray Train worker" (which gets its
     config as Ray Train passes it, a dict).
 
-    ``verbose=False`` (sweep trials): no dataset table or epoch lines; the sweep console reports them.
+    Sweep trials show no dataset table or epoch lines (``console.show_run_progress``): the sweep console
+    reports them.
     """
-    quiet_libraries(ray_info=verbose)
+    quiet_libraries(ray_info=run_progress_shown())  # again: Lightning, imported now, set its own levels
     cfg = config if isinstance(config, Config) else Config.from_dict(config)
     if cfg.trainer.accelerator == "auto" or cfg.trainer.precision == "auto":
         cfg = resolve_devices(cfg, local_gpus())  # callers on Ray resolve from the cluster first
@@ -49,18 +50,18 @@ def train_loop(config: Config | dict[str, Any], session: Session | None = None, 
     data = ImageDataModule(cfg.data, resolve_root(cfg.data), cfg.trainer.test_curve)
     weights = inverse_frequency(data.class_counts()) if cfg.loss.class_weights else None
     model = Classifier(cfg.to_dict(), data.classes, weights)
-    trainer = _trainer(cfg, _callbacks(cfg, session, verbose), distributed, session.interactive)
+    trainer = _trainer(cfg, _callbacks(cfg, session), distributed, session.interactive)
     with session.resume_from() as checkpoint:
-        if checkpoint is not None and session.world_rank == 0 and verbose:
-            say(f"resuming from {checkpoint}")
+        if checkpoint is not None and session.world_rank == 0:
+            run_log.info(f"resuming from {checkpoint}")
         # weights_only: a checkpoint holds tensors and plain values only; nothing in it may run code.
         trainer.fit(model, datamodule=data, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
 
 
-def _callbacks(cfg: Config, session: Session, verbose: bool) -> list[L.Callback]:
+def _callbacks(cfg: Config, session: Session) -> list[L.Callback]:
     guard = DivergenceGuard()
     report = ReportCheckpoint(session, guard, cfg.trainer.plots)
-    callbacks: list[L.Callback] = [EpochLog(verbose), guard, RngState(), report]
+    callbacks: list[L.Callback] = [EpochLog(), guard, RngState(), report]
     if cfg.trainer.early_stopping_patience is not None:
         from lightning.pytorch.callbacks import EarlyStopping
 

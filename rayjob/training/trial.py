@@ -13,6 +13,7 @@ import ray.tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from rayjob.config import Config
+from rayjob.console import show_run_progress
 from rayjob.layout import TRIAL_TIMING_FILE, run_dir, train_run_name, trial_dir_name
 from rayjob.library_logs import quiet_libraries
 from rayjob.storage import join, read_text, write_text
@@ -29,8 +30,9 @@ def run_trial(sample: dict[str, Any], base: dict[str, Any], verbose: bool = Fals
     try:
         cfg = Config.from_dict(base).with_values(sample)
         quiet_libraries(ray_info=verbose)
+        show_run_progress(verbose)  # the sweep console reports the trial's progress
         if cfg.scaling.num_workers == 0:
-            _in_process(cfg, verbose)
+            _in_process(cfg)
         else:
             _on_torch_trainer(cfg, verbose)
     finally:  # also when the scheduler stops or pauses it (Tune ends the function at a report)
@@ -46,7 +48,7 @@ def _record(trial_id: str, base: dict[str, Any], line: dict[str, Any]) -> None:
     write_text(file, (read_text(file) or "") + json.dumps(line) + "\n")
 
 
-def _in_process(cfg: Config, verbose: bool) -> None:
+def _in_process(cfg: Config) -> None:
     import torch
 
     from rayjob.training.loop import train_loop
@@ -54,7 +56,7 @@ def _in_process(cfg: Config, verbose: bool) -> None:
 
     torch.set_num_threads(max(1, int(cfg.scaling.cpus_per_worker)))  # the CPUs Tune reserved, no more
     try:
-        train_loop(cfg, TuneSession(), verbose=verbose)
+        train_loop(cfg, TuneSession())
     finally:  # this process runs the slot's next trial (reuse_actors): it gets the GPU memory back
         _free_device_memory()
 

@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from rayjob.console import say
+from rayjob.console import run_log
 
 
 class DivergenceGuard(L.Callback):
@@ -45,5 +45,5 @@ class DivergenceGuard(L.Callback):
         value = "nan" if loss is None else float(loss)
         self.reason = f"train/loss became {value} at epoch {trainer.current_epoch + 1}, step {int(self._first_bad)}"
         if trainer.is_global_zero:
-            say(f"diverged: {self.reason}; stopping this run (lower optim.lr or raise gradient clipping)")
+            run_log.warning(f"diverged: {self.reason}; stopping this run (lower optim.lr or raise gradient clipping)")
         trainer.should_stop = True

@@ -7,7 +7,7 @@ import time
 
 import lightning as L
 
-from rayjob.console import say
+from rayjob.console import run_log, run_progress_shown
 
 EPOCH_KEYS = ("train/loss", "val/loss", "val/acc_top1", "val/f1_macro")
 
@@ -15,17 +15,16 @@ EPOCH_KEYS = ("train/loss", "val/loss", "val/acc_top1", "val/f1_macro")
 class EpochLog(L.Callback):
     """One line per epoch on rank 0: the metrics and the epoch's wall time.
 
-    Sweep trials run it with ``verbose=False``: the sweep console prints their progress from the
-    driver, and a dataset table per trial would only repeat itself.
+    Sweep trials do not show it (``console.show_run_progress``): the sweep console prints their progress from
+    the driver, and a dataset table per trial would only repeat itself.
     """
 
-    def __init__(self, verbose: bool = True) -> None:
-        self.verbose = verbose
+    def __init__(self) -> None:
         self._start = time.perf_counter()
         self._train_end = 0.0
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (trainer.is_global_zero and self.verbose):
+        if not (trainer.is_global_zero and run_progress_shown()):
             return
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "index"):
@@ -34,11 +33,11 @@ class EpochLog(L.Callback):
             print_dataset_stats(datamodule.index)
             for split, info in getattr(datamodule, "cache_info", {}).items():
                 what = "built" if info.built else "reused"
-                say(f"decoded cache ({split}): {what}, {info.images} images, {info.megabytes:.0f} MiB, "
+                run_log.info(f"decoded cache ({split}): {what}, {info.images} images, {info.megabytes:.0f} MiB, "
                     f"{info.seconds:.1f} s ({info.folder})")  # fmt: skip
         params = sum(p.numel() for p in pl_module.parameters())
         backbone = pl_module.hparams.get("config", {}).get("model", {}).get("backbone", type(pl_module).__name__)
-        say(
+        run_log.info(
             f"model {backbone}: {params / 1e6:.2f} M parameters ({params * 4 / 2**20:.1f} MiB in fp32), "
             f"{trainer.world_size} worker(s), {trainer.precision} precision, {trainer.max_epochs} epochs"
         )
@@ -51,7 +50,7 @@ class EpochLog(L.Callback):
         self._train_end = time.perf_counter()  # the epoch's training part ends where validation begins
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (trainer.is_global_zero and self.verbose):
+        if not (trainer.is_global_zero and run_progress_shown()):
             return
         metrics = trainer.callback_metrics
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
@@ -62,9 +61,9 @@ class EpochLog(L.Callback):
         now = time.perf_counter()
         train = (self._train_end or now) - self._start
         parts.append(f"({now - self._start:.1f} s, train {train:.1f} s)")
-        say("  ".join(parts))
+        run_log.info("  ".join(parts))
         cfg = getattr(pl_module, "cfg", None)
         if cfg is not None and cfg.data.weighted_sampler:
             counts = pl_module.train_label_counts.tolist()
             drawn = "  ".join(f"{name}:{n}" for name, n in zip(pl_module.classes, counts, strict=True))
-            say(f"  weighted sampler drew (rank 0): {drawn}")
+            run_log.info(f"  weighted sampler drew (rank 0): {drawn}")

@@ -19,7 +19,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from rayjob.console import say
+from rayjob.console import run_log
 
 
 def capture() -> dict[str, Any]:
@@ -66,5 +66,6 @@ class RngState(L.Callback):
         if len(ranks) == world:
             restore(ranks[rank])
         elif rank == 0:
-            say(f"resume is not exact: the checkpoint was written by {len(ranks) or 'an unknown number of'} "
-                f"worker(s), this run has {world}; data order and augmentation draws differ from then on")  # fmt: skip
+            written = len(ranks) or "an unknown number of"
+            run_log.warning(f"resume is not exact: the checkpoint was written by {written} worker(s), this run has "
+                            f"{world}; data order and augmentation draws differ from then on")  # fmt: skip
