@@ -83,6 +83,9 @@ class DataSection(Section):
     cache: Literal["none", "decoded"] = "none"  # decoded: each image decoded once per node into a shared store
     image_size: int = Field(32, ge=8)
     augment: AugmentSection = Field(default_factory=AugmentSection)  # knobs, or a preset name (PRESETS)
+    # where the training augmentation runs: in the loader's CPU workers, or on the batch on the training
+    # device (the workers only decode; rayjob.data.device_augment)
+    augment_on: Literal["cpu", "device"] = "cpu"
     mean: Rgb = Field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list[PositiveFloat] = Field(default_factory=lambda: list(IMAGENET_STD), min_length=3, max_length=3)
     batch_size: int = Field(64, ge=1)

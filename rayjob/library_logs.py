@@ -14,6 +14,8 @@ BENIGN_WARNINGS = (
     ".*does not have many workers",  # Lightning's DataLoader hint: data.num_workers is the user's choice
     r".*isinstance\(treespec, LeafSpec\)",  # a deprecation inside Lightning
     ".*`weights_only` was not set",  # rayjob loads checkpoints with weights_only=True itself
+    # data.augment_on: device augments in the module's hook, by design, while batches come from the datamodule
+    ".*You have overridden `on_after_batch_transfer` in `LightningModule`",
     # Ray Train's process group is made without a device_id (RayDDPStrategy, Ray's TorchConfig): a barrier
     # then uses the current device, which is the worker's one GPU.
     r".*barrier\(\): using the device under current context",

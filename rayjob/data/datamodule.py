@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from rayjob.config import DataSection
 from rayjob.data.dataset import ImageDataset, PixelSource
 from rayjob.data.decoded import CacheInfo, FileSource, open_cache, stored_size
+from rayjob.data.device_augment import device_input_transform
 from rayjob.data.files import Split, inverse_frequency, scan_dataset
 from rayjob.data.transforms import eval_transform, train_transform
 
@@ -57,7 +58,8 @@ class ImageDataModule(L.LightningDataModule):
         return self.index.class_counts(split)
 
     def train_dataloader(self) -> DataLoader:
-        dataset = ImageDataset(self.splits["train"], train_transform(self.cfg), self.source("train"))
+        transform = train_transform(self.cfg) if self.cfg.augment_on == "cpu" else device_input_transform(self.cfg)
+        dataset = ImageDataset(self.splits["train"], transform, self.source("train"))
         sampler = None
         if self.cfg.weighted_sampler:
             class_weight = inverse_frequency(self.class_counts("train"))

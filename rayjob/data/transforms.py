@@ -55,16 +55,20 @@ def train_transform(cfg: DataSection) -> v2.Compose:
 
 def camera_degradation(size: int) -> v2.RandomChoice:
     """One of what a camera does to a small crop: blur, a lower resolution, sensor noise, JPEG artefacts."""
-    low = max(4, size // 3)
     return v2.RandomChoice(
         [
             v2.GaussianBlur(kernel_size=5, sigma=(0.3, 1.5)),
-            v2.Compose([v2.RandomChoice([v2.Resize(s) for s in range(low, size, max(1, size // 8))]), v2.Resize(size)]),
+            v2.Compose([v2.RandomChoice([v2.Resize(s) for s in downscale_sizes(size)]), v2.Resize(size)]),
             v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.GaussianNoise(sigma=0.06, clip=True),
                         v2.ToDtype(torch.uint8, scale=True)]),  # fmt: skip
             v2.JPEG(quality=(15, 80)),
         ]
     )
+
+
+def downscale_sizes(size: int) -> list[int]:
+    """The lower resolutions a camera degradation may drop a ``size`` crop to (one of them, uniformly)."""
+    return list(range(max(4, size // 3), size, max(1, size // 8)))
 
 
 def batch_mixer(aug: AugmentSection, num_classes: int) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:

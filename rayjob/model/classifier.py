@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from rayjob.config import Config
+from rayjob.data.device_augment import DeviceAugment
 from rayjob.data.transforms import batch_mixer
 from rayjob.model.backbones import build_backbone
 from rayjob.model.lr_schedule import WarmupCosine
@@ -38,12 +39,20 @@ class Classifier(L.LightningModule):
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
         self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")  # with trainer.test_curve
         self.mix = batch_mixer(self.cfg.data.augment, num_classes)  # mixup / cutmix, or None
+        # data.augment_on: device: training batches arrive as uint8 pixels and are augmented here, on the device
+        self.device_augment = DeviceAugment(self.cfg.data) if self.cfg.data.augment_on == "device" else None
         self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.outputs.run_plots
         # the first validation images, and the most confident mistakes: images, true, predicted, confidence, index
         self.val_samples: tuple[torch.Tensor, ...] | None = None
         self.val_mistakes: tuple[torch.Tensor, ...] | None = None  # and their score (confidence; -1 when right)
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
         self.train_loss_sum, self.train_images = torch.zeros(()), 0  # this epoch's, on the training device
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.device_augment is not None and self.trainer.training:
+            images, labels = batch
+            return self.device_augment(images), labels
+        return batch
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.cfg.model.channels_last:
