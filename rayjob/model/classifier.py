@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from rayjob.config import Config
@@ -34,19 +35,30 @@ class Classifier(L.LightningModule):
             self.backbone = self.backbone.to(memory_format=torch.channels_last)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=self.cfg.loss.label_smoothing)
-        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
-        self.val_top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")  # with trainer.test_curve
+        self._metrics(
+            val_top1=MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            val_top5=MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+            val_f1=MulticlassF1Score(num_classes, average="macro"),
+            test_top1=MulticlassAccuracy(num_classes, top_k=1, average="micro"),  # with trainer.test_curve
+            val_confusion=MulticlassConfusionMatrix(num_classes),  # plotted each epoch (training.epoch_data)
+        )
         self.mix = batch_mixer(self.cfg.data.augment, num_classes)  # mixup / cutmix, or None
         # data.augment_on: device: training batches arrive as uint8 pixels and are augmented here, on the device
         self.device_augment = DeviceAugment(self.cfg.data) if self.cfg.data.augment_on == "device" else None
-        self.val_confusion = MulticlassConfusionMatrix(num_classes)  # plotted each epoch, see rayjob.outputs.run_plots
         # the first validation images, and the most confident mistakes: images, true, predicted, confidence, index
         self.val_samples: tuple[torch.Tensor, ...] | None = None
         self.val_mistakes: tuple[torch.Tensor, ...] | None = None  # and their score (confidence; -1 when right)
         self.train_label_counts = torch.zeros(num_classes, dtype=torch.long)  # what the sampler drew this epoch
         self.train_loss_sum, self.train_images = torch.zeros(()), 0  # this epoch's, on the training device
+
+    def _metrics(self, **metrics: Metric) -> None:
+        """The torchmetrics objects as plain attributes, outside the module tree: every walk over the module's
+        parameters (the EMA update makes several a step) hashes each submodule, and a Metric's hash is costly.
+        They hold no weights (their states are not in ``state_dict``); ``on_validation_epoch_start`` moves them
+        to the module's device, and ``self.log`` is told their attribute names."""
+        self.metric_names = tuple(metrics)
+        for name, metric in metrics.items():
+            object.__setattr__(self, name, metric)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self.device_augment is not None and self.trainer.training:
@@ -79,6 +91,8 @@ class Classifier(L.LightningModule):
         self.train_images = 0
 
     def on_validation_epoch_start(self) -> None:
+        for name in self.metric_names:
+            getattr(self, name).to(self.device)
         self.val_confusion.reset()
         self.val_mistakes = None
 
@@ -105,7 +119,8 @@ class Classifier(L.LightningModule):
             self.log("test/loss", self.criterion(logits, labels), sync_dist=True, batch_size=len(labels),
                      add_dataloader_idx=False)  # fmt: skip
             self.test_top1(logits, labels)
-            self.log("test/acc_top1", self.test_top1, on_epoch=True, add_dataloader_idx=False)
+            self.log("test/acc_top1", self.test_top1, on_epoch=True, add_dataloader_idx=False,
+                     metric_attribute="test_top1")  # fmt: skip
             return
         self.log("val/loss", self.criterion(logits, labels), sync_dist=True, batch_size=len(labels),
                  add_dataloader_idx=False)  # fmt: skip
@@ -120,9 +135,8 @@ class Classifier(L.LightningModule):
             confidence, predicted = logits[keep].float().softmax(1).max(1)
             first = torch.arange(min(SAMPLES, len(labels)), device=labels.device)
             self.val_samples = (images[keep], labels[keep], predicted, confidence, first)
-        self.log("val/acc_top1", self.val_top1, on_epoch=True, add_dataloader_idx=False)
-        self.log("val/acc_top5", self.val_top5, on_epoch=True, add_dataloader_idx=False)
-        self.log("val/f1_macro", self.val_f1, on_epoch=True, add_dataloader_idx=False)
+        for key, name in (("val/acc_top1", "val_top1"), ("val/acc_top5", "val_top5"), ("val/f1_macro", "val_f1")):
+            self.log(key, getattr(self, name), on_epoch=True, add_dataloader_idx=False, metric_attribute=name)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.cfg.optim
