@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rayjob.cli import run_main
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.errors import RayjobError
 from rayjob.layout import EXPORT_DIR, FASTEST_DIR
 from rayjob.outputs.finish import finish_sweep
@@ -69,7 +70,7 @@ def finish_saved_sweep(experiment: str, records: list) -> int:
     outcome = SweepOutcome(experiment, cfg.search.metric, cfg.search.mode, cfg.trainer.max_epochs, records)
     heldout = held_out(outcome)
     for label, text in heldout.lines() if heldout else []:
-        print(f"{label:15s}{text}")
+        say(f"{label:15s}{text}")
     return finish_sweep(outcome, cfg, heldout)
 
 
@@ -85,8 +86,8 @@ def export_fastest(experiment: str, records: list, points: float, out: Path | No
     latencies = sweep_latencies(records, cfg, experiment)
     chosen = fastest_within(records, latencies, best, points)
     metric = cfg.search.metric
-    print(f"best trial     {best.trial_id}: {metric} {best.final:.4f}, {latencies[best.trial_id]:.3f} ms at batch 1")
-    print(f"fastest within {points:g} pp: {chosen.trial_id}: {metric} {chosen.final:.4f}, "
+    say(f"best trial     {best.trial_id}: {metric} {best.final:.4f}, {latencies[best.trial_id]:.3f} ms at batch 1")
+    say(f"fastest within {points:g} pp: {chosen.trial_id}: {metric} {chosen.final:.4f}, "
           f"{latencies[chosen.trial_id]:.3f} ms at batch 1")  # fmt: skip
     selection = {
         "rule": f"fastest within {points:g} pp of the best {metric} at the last epoch",
@@ -121,7 +122,7 @@ def export_one(results: str, out: Path | None) -> int:
         checkpoint, metrics, run = str(found[0]), found[1], results
     target = str(out) if out is not None else join(run, EXPORT_DIR)
     with scratch_dir("rayjob-export-") as tmp:
-        print(f"exporting {checkpoint}", flush=True)
+        say(f"exporting {checkpoint}")
         local = local_copy(checkpoint, Path(tmp) / "checkpoint")
         done_dir = Path(tmp) / "out" if is_uri(target) else Path(target)
         done = export_checkpoint(local, done_dir, Source(checkpoint, None, metrics))

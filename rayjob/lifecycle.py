@@ -16,6 +16,7 @@ import ray
 from ray import tune
 
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.devices import resolve_devices
 from rayjob.errors import ConfigError
 from rayjob.layout import run_dir
@@ -92,8 +93,8 @@ class Sweep:
             return 1
         code = finish_sweep(outcome, self.cfg, heldout, started=post_hook)
         if heldout is not None and heldout.split == "test":
-            print(f"test/acc_top1 {heldout.pick.top1:.4f}", flush=True)
-        print(f"{outcome.metric} {outcome.best.final:.4f}", flush=True)  # the last line, for scripts
+            say(f"test/acc_top1 {heldout.pick.top1:.4f}")
+        say(f"{outcome.metric} {outcome.best.final:.4f}")  # the last line, for scripts
         return code
 
     def fit(self) -> SweepOutcome:
@@ -128,7 +129,7 @@ class Sweep:
         concurrency = trial_concurrency(self.cfg, ray.cluster_resources(), remote=on_remote_cluster())
         print_header(self.cfg, concurrency, trial_needs(self.cfg), started)
         if self.warm is not None:
-            print(wrapped("  warm     ", self.warm.describe()), flush=True)
+            say(wrapped("  warm     ", self.warm.describe()))
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, base=trial_base(self.cfg), verbose=self.verbose),
             trial_resources(self.cfg),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rayjob.cli import run_main
+from rayjob.console import say
 from rayjob.data.files import IMAGE_EXTENSIONS
 from rayjob.errors import DataError, RayjobError
 
@@ -88,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if not results and not errors:
         raise RayjobError(f"no images found in {', '.join(map(str, args.images))} ({', '.join(IMAGE_EXTENSIONS)})")
     if args.json:
-        print(json.dumps({"predictions": results, "errors": errors}, indent=2))
+        say(json.dumps({"predictions": results, "errors": errors}, indent=2))
     else:
         width = max((len(r["image"]) for r in results), default=5)
         for r in results:
             top = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-            print(f"{r['image']:<{width}}  {top}")
+            say(f"{r['image']:<{width}}  {top}")
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     return 1 if errors else 0

@@ -17,7 +17,7 @@ from typing import Any
 
 from rayjob.cli import add_config_arguments, config_from_args, run_main
 from rayjob.config import Config
-from rayjob.console import warn
+from rayjob.console import say, warn
 from rayjob.devices import local_gpus, resolve_devices
 from rayjob.errors import ConfigError
 from rayjob.layout import CHECKPOINT_FILE, run_dir
@@ -104,19 +104,19 @@ def run_on_ray_train(cfg: Config) -> RunResult:
 
 def print_result(cfg: Config, result: RunResult, elapsed: float) -> int:
     """The run's summary; its last line is ``<metric> <best value>`` for scripts."""
-    print()
-    print(f"run folder   {result.run_dir}")
-    print(f"config       {result.run_dir}/config.yaml")
+    say("")
+    say(f"run folder   {result.run_dir}")
+    say(f"config       {result.run_dir}/config.yaml")
     if result.checkpoint is None:
-        print("no checkpoint was reported")
+        say("no checkpoint was reported")
         return 1
-    print(f"best epoch   {int(result.metrics.get('epoch', 0))} of {cfg.trainer.max_epochs}  ({elapsed:.1f} s)")
-    print(f"world size   {int(result.metrics.get('world_size', 1))} worker(s)")
-    print(f"checkpoint   {result.checkpoint}")
+    say(f"best epoch   {int(result.metrics.get('epoch', 0))} of {cfg.trainer.max_epochs}  ({elapsed:.1f} s)")
+    say(f"world size   {int(result.metrics.get('world_size', 1))} worker(s)")
+    say(f"checkpoint   {result.checkpoint}")
     plots = render_best_plots(result.checkpoint, result.run_dir)
     if plots:
-        print(f"plots        {', '.join(plots)}")
-    print(f"{cfg.search.metric} {result.metrics[cfg.search.metric]:.4f}", flush=True)
+        say(f"plots        {', '.join(plots)}")
+    say(f"{cfg.search.metric} {result.metrics[cfg.search.metric]:.4f}")
     if result.last.get("diverged") == 1.0:
         print("error: the run diverged (train/loss became NaN or infinite); lower optim.lr", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.errors import RayjobError
 from rayjob.layout import EXPORT_DIR, trial_dir_name
 from rayjob.outputs.heldout import Heldout
@@ -39,9 +40,9 @@ def finish_sweep(
         report = write_report(outcome, cfg, out, note, heldout)
         if is_uri(outcome.experiment):
             upload(out, outcome.experiment)
-    print(f"report         {join(outcome.experiment, report.name)}", flush=True)
+    say(f"report         {join(outcome.experiment, report.name)}")
     what = "held-out evaluation, plots, export, checks, report"
-    print(f"post-hook      {time.perf_counter() - started:.1f} s ({what})", flush=True)
+    say(f"post-hook      {time.perf_counter() - started:.1f} s ({what})")
     return 0 if done is not None or outcome.best is None else 1
 
 
@@ -63,13 +64,13 @@ def export_best(
     if best is None:
         return None, "ONNX: no trial has a checkpoint to export."
     try:
-        print(f"exporting trial {best.trial_id} to ONNX (checks and latency follow)", flush=True)
+        say(f"exporting trial {best.trial_id} to ONNX (checks and latency follow)")
         checkpoint = local_copy(best.checkpoint, scratch / "checkpoint")
         metrics = {outcome.metric: best.final, "epoch": best.epochs}
         source = Source(best.checkpoint, best.trial_id, metrics, heldout.to_dict() if heldout else None)
         done = export_checkpoint(checkpoint, out_dir, source)
     except RayjobError as err:  # a failed check, or a checkpoint that cannot be read
-        print(f"error: ONNX export failed: {err}", flush=True)
+        say(f"error: ONNX export failed: {err}")
         return None, f"ONNX export failed: {err}"
     print_export(done, join(outcome.experiment, EXPORT_DIR))
     note = (

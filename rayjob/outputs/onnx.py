@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.data.decoded import stored_size
 from rayjob.errors import RayjobError
 from rayjob.layout import ONNX_FILE, SIDECAR_FILE
@@ -258,14 +259,12 @@ def onnx_accuracy(session: Any, cfg: Config, split: Any) -> float:
 
 def print_export(done: Exported, folder: str) -> None:
     """What was written (under ``folder``, which may be a URI the files are uploaded to) and its checks."""
-    print(f"onnx model     {folder}/{done.onnx_path.name}")
-    print(f"sidecar        {folder}/{done.sidecar_path.name}")
-    print(
-        f"checks         onnx.checker ok; vs PyTorch: max |logit diff| {done.max_abs_diff:.2e}, "
-        f"top-1 agreement {done.top1_agreement:.0%}; batch 1 and {CHECK_IMAGES} ok"
-    )
-    print(f"onnx top-1     {done.eval_top1:.4f} on {done.eval_split}")
+    say(f"onnx model     {folder}/{done.onnx_path.name}")
+    say(f"sidecar        {folder}/{done.sidecar_path.name}")
+    say(f"checks         onnx.checker ok; vs PyTorch: max |logit diff| {done.max_abs_diff:.2e}, "
+        f"top-1 agreement {done.top1_agreement:.0%}; batch 1 and {CHECK_IMAGES} ok")
+    say(f"onnx top-1     {done.eval_top1:.4f} on {done.eval_split}")
     lat = done.latency
-    print(f"latency        {lat['batch_1_ms']:.2f} ms at batch 1, {lat['batch_32_ms']:.1f} ms at batch 32 "
-          f"(onnxruntime, {lat['threads']} threads)", flush=True)  # fmt: skip
-    print(f"               on {lat['device']}", flush=True)
+    say(f"latency        {lat['batch_1_ms']:.2f} ms at batch 1, {lat['batch_32_ms']:.1f} ms at batch 32 "
+          f"(onnxruntime, {lat['threads']} threads)")  # fmt: skip
+    say(f"               on {lat['device']}")

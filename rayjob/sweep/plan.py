@@ -23,6 +23,7 @@ from typing import Any
 from ray.tune.schedulers import TrialScheduler
 
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.ranking import tiebreak_of
 from rayjob.sweep.grace_period import grace_period
 from rayjob.sweep.progress import wrapped
@@ -189,7 +190,7 @@ def print_plan(cfg: Config, epoch_seconds: float | None) -> None:
     ]  # fmt: skip
     if cfg.search.time_budget is not None:
         lines.append(f"  time budget        {_clock(cfg.search.time_budget)}: the sweep stops starting trials then")
-    print("\n".join(lines), flush=True)
+    say("\n".join(lines))
 
 
 def _clock(seconds: float) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 
 from rayjob.config import Config
-from rayjob.console import WIDTH, short_values, wrapped
+from rayjob.console import WIDTH, say, short_values, wrapped
 from rayjob.data.digits import DESCRIPTIONS
 from rayjob.ranking import best as ranking_best
 from rayjob.sweep import budget
@@ -68,7 +68,7 @@ def print_header(cfg: Config, concurrency: int, per_trial: dict[str, float], ray
         lines.append("  ray      local, no dashboard (its CPU goes to the trials; run.ray_dashboard=on starts one)")
     if cfg.search.time_budget is not None:
         lines.append(f"  budget   {cfg.search.time_budget:g} s of wall time: then no new trial starts")
-    print("\n".join(lines), flush=True)
+    say("\n".join(lines))
 
 
 class SweepConsole(Callback):
@@ -102,7 +102,7 @@ class SweepConsole(Callback):
         if self.bar is not None:
             self.bar.write(line, file=sys.stdout)
         else:
-            print(line, flush=True)
+            say(line)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self.paused:  # ranked into its rung's top: goes on from its checkpoint
@@ -131,7 +131,7 @@ class SweepConsole(Callback):
         reason = str(getattr(trial, "error_message", None) or "see the error file").strip().splitlines()
         where = getattr(trial, "error_file", None) or trial.path
         self.say(f"{trial.trial_id} errored: {(reason[-1] if reason else '')[:60]}")
-        print(f"  full traceback: {where}", flush=True)
+        say(f"  full traceback: {where}")
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         for trial in trials:

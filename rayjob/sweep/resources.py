@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.errors import ConfigError
 
 DRIVER_MEMORY_BYTES = 256 * 2**20
@@ -54,7 +55,7 @@ def trial_concurrency(cfg: Config, cluster: dict[str, float], remote: bool) -> i
         )
         if not remote:
             raise ConfigError(message)
-        print(f"warning: {message}; waiting for the autoscaler to add nodes", flush=True)
+        say(f"warning: {message}; waiting for the autoscaler to add nodes")
         fits = 1
     limit = cfg.search.max_concurrent_trials or fits
     return max(1, min(limit, cfg.search.num_samples))

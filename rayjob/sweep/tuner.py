@@ -35,6 +35,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from rayjob.config import Config
+from rayjob.console import say
 from rayjob.layout import SCHEDULER_STATE_FILE, STUDY_FILE, run_dir, trial_dir_name
 from rayjob.ranking import tiebreak_of
 from rayjob.results import TrialRecord
@@ -206,7 +207,7 @@ def make_tuner(
 
     experiment = run_dir(cfg.run.storage_path, cfg.run.name)
     if restoring:
-        print(f"resuming the sweep in {experiment}", flush=True)
+        say(f"resuming the sweep in {experiment}")
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
     study_file = None if is_uri(experiment) else Path(experiment) / STUDY_FILE
     if extension is not None:
