@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -21,16 +22,17 @@ from rayjob.data.device_augment import DeviceAugment
 from rayjob.data.transforms import train_transform
 
 
-def rate(step: object, images_per_step: int, seconds: float, sync: object = None) -> float:
+def rate(step: Callable[[], object], images_per_step: int, seconds: float,
+         sync: Callable[[], None] | None = None) -> float:
     """Images per second of ``step()`` over ``seconds`` after two warm-up steps."""
     for _ in range(2):
-        step()  # type: ignore[operator]
+        step()
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        step()  # type: ignore[operator]
+        step()
         done += images_per_step
     if sync is not None:
-        sync()  # type: ignore[operator]
+        sync()
     return done / (time.perf_counter() - started)
 
 

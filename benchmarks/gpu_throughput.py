@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def overrides(args: argparse.Namespace, root: Path) -> list[str]:
             *accelerator]  # fmt: skip
 
 
-def step_fn(args: argparse.Namespace, model: torch.nn.Module, device: torch.device) -> object:
+def step_fn(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One AMP training step (forward, loss, backward, clip, AdamW) of ``model`` on ``device``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
@@ -103,15 +104,15 @@ def synchronize(device: torch.device) -> None:
 def ceiling(args: argparse.Namespace, device: torch.device, batches: int) -> float:
     """Images/s on one batch already on the device, over ``batches`` steps after 10 warm-up steps."""
     model = build_backbone(args.backbone, CLASSES).to(device)
-    step = step_fn(args, model, device)
+    step = step_fn(model, device)
     images = torch.randn(args.batch, 3, args.size, args.size, device=device)
     labels = torch.randint(0, CLASSES, (args.batch,), device=device)
     for _ in range(10):
-        step(images, labels)  # type: ignore[operator]
+        step(images, labels)
     synchronize(device)
     started = time.perf_counter()
     for _ in range(batches):
-        step(images, labels)  # type: ignore[operator]
+        step(images, labels)
     synchronize(device)
     return batches * args.batch / (time.perf_counter() - started)
 
@@ -120,14 +121,14 @@ def plain(args: argparse.Namespace, cfg: Config, device: torch.device) -> float:
     """Images/s of the plain loop over rayjob's training loader (CPU augmentation), median of epochs 2+."""
     data = ImageDataModule(cfg.data, Path(cfg.data.root or ""))
     model = build_backbone(args.backbone, data.num_classes).to(device)
-    step = step_fn(args, model, device)
+    step = step_fn(model, device)
     loader = data.train_dataloader()
     rates = []
     for _ in range(args.epochs):
         synchronize(device)
         started, seen = time.perf_counter(), 0
         for images, labels in loader:
-            step(images.to(device, non_blocking=True), labels.to(device, non_blocking=True))  # type: ignore[operator]
+            step(images.to(device, non_blocking=True), labels.to(device, non_blocking=True))
             seen += len(labels)
         synchronize(device)
         rates.append(seen / (time.perf_counter() - started))

@@ -9,7 +9,7 @@ the post-hook (held-out evaluation, plots, ONNX, report) when the sweep finished
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -49,7 +49,7 @@ class Sweep:
     verbose: bool  # Ray Tune's tables and every trial's output
     extension: Extension | None = None
     warm: WarmStart | None = None
-    base: dict[str, Any] | None = field(default=None)  # the base trial's values, if the sweep has one
+    base: dict[str, Any] | None = None  # the base trial's values, if the sweep has one
 
     @classmethod
     def open(cls, cfg: Config, resume: bool = False, verbose: bool = False, extend: int | None = None) -> Sweep:

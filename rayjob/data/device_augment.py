@@ -13,6 +13,7 @@ so it is tested without a GPU.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -93,14 +94,8 @@ class DeviceAugment:
     def _downscale(self, x: torch.Tensor) -> torch.Tensor:
         """Down to one of the CPU path's lower resolutions (uniformly, per sample), then back up."""
         sizes = downscale_sizes(self.size)
-        pick = torch.randint(len(sizes), (len(x),))
-        out = x.clone()
-        for i, low in enumerate(sizes):
-            rows = (pick == i).nonzero().flatten().to(x.device)
-            if len(rows):
-                small = F.interpolate(x[rows], size=(low, low), mode="bilinear", antialias=True, align_corners=False)
-                out[rows] = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return out
+        ops = [functools.partial(_down_and_up, low=low) for low in sizes]
+        return each_its_own(x, torch.randint(len(sizes), (len(x),)), ops)
 
     def _noise(self, x: torch.Tensor) -> torch.Tensor:
         """Sensor noise, clipped and quantized to 8 bits as the CPU path's round trip through uint8 does."""
@@ -121,33 +116,49 @@ def each_its_own(x: torch.Tensor, choice: torch.Tensor, ops: list[Op]) -> torch.
 class Policy:
     """torchvision's RandAugment or TrivialAugmentWide with every draw per sample: ``ops`` operations in a row,
     each with its own operation, magnitude bin (``magnitude``, or uniform when None) and sign; torchvision's
-    operation table and magnitudes, applied to each group of samples that drew the same."""
+    operation table and magnitudes, applied once to each group of samples that drew the same."""
 
     def __init__(self, transform: v2.RandAugment | v2.TrivialAugmentWide, ops: int, magnitude: int | None) -> None:
         self.transform, self.ops, self.magnitude = transform, ops, magnitude
-        self.names = list(transform._AUGMENTATION_SPACE)
+        self.space = transform._AUGMENTATION_SPACE  # name -> (magnitudes for (bins, height, width), signed)
+        self.names = list(self.space)
+        bins = transform.num_magnitude_bins
+        # which draws matter per operation: a bin only where there is a magnitude, a sign only where it is signed
+        # (folding the others keeps one group, not 62, for an operation such as Identity)
+        self.graded = torch.tensor([_magnitudes(self.space[name][0], bins, 8, 8) is not None for name in self.names])
+        self.signed = torch.tensor([self.space[name][1] for name in self.names])
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        n, bins, (height, width) = len(pixels), self.transform.num_magnitude_bins, pixels.shape[-2:]
+        n, bins = len(pixels), self.transform.num_magnitude_bins
         for _ in range(self.ops):
             op = torch.randint(len(self.names), (n,))
             level = torch.full((n,), self.magnitude) if self.magnitude is not None else torch.randint(bins, (n,))
-            negative = torch.rand(n) <= 0.5
-            out = pixels.clone()
-            for key in torch.unique(torch.stack([op, level, negative.long()], 1), dim=0).tolist():
-                rows = ((op == key[0]) & (level == key[1]) & (negative.long() == key[2])).nonzero().flatten()
-                name = self.names[key[0]]
-                magnitudes_of, signed = self.transform._AUGMENTATION_SPACE[name]
-                magnitudes = magnitudes_of(bins, height, width)
-                magnitude = float(magnitudes[key[1]]) if magnitudes is not None and magnitudes.ndim > 0 else 0.0
-                if signed and key[2]:
-                    magnitude = -magnitude
-                rows = rows.to(pixels.device)
-                out[rows] = self.transform._apply_image_or_video_transform(
-                    pixels[rows], name, magnitude, interpolation=self.transform.interpolation, fill=self.transform._fill
-                )
-            pixels = out
+            negative = (torch.rand(n) <= 0.5) & self.signed[op]
+            draws = torch.stack([op, level * self.graded[op], negative.long()], 1)
+            groups, member = torch.unique(draws, dim=0, return_inverse=True)
+            apply = [functools.partial(self._apply, op=k, level=lv, negative=bool(neg))
+                     for k, lv, neg in groups.tolist()]  # fmt: skip
+            pixels = each_its_own(pixels, member, apply)
         return pixels
+
+    def _apply(self, pixels: torch.Tensor, op: int, level: int, negative: bool) -> torch.Tensor:
+        name = self.names[op]
+        magnitudes = _magnitudes(self.space[name][0], self.transform.num_magnitude_bins, *pixels.shape[-2:])
+        magnitude = 0.0 if magnitudes is None else float(magnitudes[level]) * (-1 if negative else 1)
+        return self.transform._apply_image_or_video_transform(
+            pixels, name, magnitude, interpolation=self.transform.interpolation, fill=self.transform._fill
+        )
+
+
+def _magnitudes(of: Callable, bins: int, height: int, width: int) -> torch.Tensor | None:
+    """An operation's magnitude per bin, or None for an operation without one (torchvision gives a 0-d tensor)."""
+    magnitudes = of(bins, height, width)
+    return magnitudes if magnitudes is not None and magnitudes.ndim > 0 else None
+
+
+def _down_and_up(x: torch.Tensor, low: int) -> torch.Tensor:
+    small = F.interpolate(x, size=(low, low), mode="bilinear", antialias=True, align_corners=False)
+    return F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
