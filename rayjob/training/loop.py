@@ -11,9 +11,11 @@ checkpoint when there is one, and reports metrics plus a checkpoint every epoch.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.profilers import Profiler
 
 from rayjob.config import Config
 from rayjob.console import run_log, run_progress_shown
@@ -73,6 +75,23 @@ def _callbacks(cfg: Config, session: Session) -> list[L.Callback]:
     return callbacks
 
 
+class Unprofiled(Profiler):
+    """Lightning wraps every hook call, some 50 a training step, in ``profiler.profile(name)``; its default
+    pass-through profiler still enters and leaves a generator-based context manager each time. This one hands
+    back one shared empty context (docs/performance.md: host time per step)."""
+
+    _nothing: AbstractContextManager[None] = nullcontext()
+
+    def start(self, action_name: str) -> None:
+        pass
+
+    def stop(self, action_name: str) -> None:
+        pass
+
+    def profile(self, action_name: str) -> AbstractContextManager[None]:  # type: ignore[override]
+        return self._nothing
+
+
 def _trainer(cfg: Config, callbacks: list[L.Callback], distributed: bool, interactive: bool) -> L.Trainer:
     plugins: list[Any] = [LocalFileCheckpointIO()]
     strategy: Any = "auto"
@@ -97,6 +116,7 @@ def _trainer(cfg: Config, callbacks: list[L.Callback], distributed: bool, intera
         enable_progress_bar=cfg.trainer.progress_bar and interactive,
         enable_model_summary=False,  # EpochLog prints a one-line model summary
         num_sanity_val_steps=0,
+        profiler=Unprofiled(),
         plugins=plugins,
         strategy=strategy,
     )
