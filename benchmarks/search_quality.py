@@ -128,9 +128,9 @@ def optuna_alone(cfg: Config, curves: Curves, seed: int, budget: int) -> list[Re
     return trials
 
 
-def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: bool, noise: bool,
+def replayed(recorded: dict[str, Any], seeds: range, overrides: list[str], quick: bool, noise: bool,
              concurrency: int) -> tuple[list[Method], float, int]:  # fmt: skip
-    """(methods, best point's test top-1, test images) over ``seeds`` replayed sweeps of one task each."""
+    """(methods, best point's test top-1, test images) over replayed sweeps of one task, one per seed."""
     from ray.tune.schedulers import ASHAScheduler
 
     curves = curve_table(recorded, noise=noise)
@@ -148,7 +148,7 @@ def replayed(recorded: dict[str, Any], seeds: int, overrides: list[str], quick: 
              "base config alone"]  # fmt: skip
     methods = {name: Method(name) for name in names}
     base_values = base_point(cfg)
-    for seed in range(seeds):
+    for seed in seeds:
         base_test = drawn_run(curves, base_values, seed).test_acc[-1]
         ours = replay_sweep(cfg, curves, seed, concurrency=concurrency)
         budget = sum(t.epochs for t in ours)
@@ -315,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="sweep seeds per method (default 3)")
     parser.add_argument("--replay", action="store_true", help="replay the recorded curves (no training)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="replay: seeds K..K+N-1 instead of 0..N-1 (to add seeds to an earlier run)")  # fmt: skip
     parser.add_argument("--task", help="one embedded task (default: every recorded one; real sweeps: the quickstart's)")
     parser.add_argument("--quick", action="store_true", help="replay rayjob and the base only, no peers")
     parser.add_argument("--no-noise", action="store_true", help="draw recorded runs, not the measured noise model")
@@ -345,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.task and task != args.task:
                 continue
             print(f"== {task}", flush=True)
-            methods, oracle, images = replayed(recorded, args.seeds, args.overrides, args.quick, not args.no_noise,
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
+            methods, oracle, images = replayed(recorded, seeds, args.overrides, args.quick, not args.no_noise,
                                                args.concurrency)  # fmt: skip
             possible = cfg.search.num_samples * cfg.trainer.max_epochs
             lines.append(print_replay(task, methods, oracle, images, possible))

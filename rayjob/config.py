@@ -174,7 +174,10 @@ class SearchSection(Section):
     mode: Literal["max", "min"] = "max"
     seed: int = 0
     algorithm: Literal["tpe", "random"] = "tpe"  # random: the honest baseline
-    startup_fraction: float = Field(0.3, gt=0, le=1)  # TPE samples at random for this share of num_samples
+    startup_fraction: float = Field(0.3, gt=0, le=1)  # TPE's startup: this share of num_samples, base included
+    # how the startup points are drawn: spread (a Latin hypercube: every choice about equally often, one point in
+    # each stratum of a range) or random (Optuna's independent draws)
+    startup: Literal["spread", "random"] = "spread"
     include_base: bool = True  # the config's own values are the first trial, never stopped early
     scheduler: Literal["asha", "fifo"] = "asha"
     # ASHA's first rung in epochs; auto: the first whole epoch after the LR warmup (never inside it)

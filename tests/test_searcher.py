@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -89,3 +90,29 @@ def test_told_as_an_estimate_with_no_finished_trial_a_stopped_trial_is_pruned() 
     search.suggest("stopped")
     search.on_trial_complete("stopped", {"epoch": 3, METRIC: 0.7})
     assert search.study.trials[0].state == TrialState.PRUNED
+
+
+def test_the_startup_spreads_over_every_value_of_every_parameter() -> None:
+    """search.startup spread: with the base trial, the startup's points hold every choice about equally often (a
+    random startup of 4 points keeps a two-valued parameter at its base value one time in 16)."""
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml")
+    for seed in range(20):
+        search = searcher(**{"search.seed": seed})
+        startup = [search.suggest(f"t{i}") for i in range(5)]  # ceil(0.3 x 15): the base and 4 spread points
+        assert startup[0]["optim.lr"] == cfg.optim.lr
+        assert len({tuple(sorted(p.items())) for p in startup}) == 5
+        for key, spec in cfg.search.space.items():
+            counts = [sum(p[key] == choice for p in startup) for choice in spec["choice"]]
+            assert max(counts) - min(counts) <= 1, (seed, key, counts)
+
+
+def test_a_range_gets_one_startup_point_in_each_stratum() -> None:
+    import optuna.distributions as od
+
+    from rayjob.sweep.space import spread_points
+
+    space = {"lr": od.FloatDistribution(1e-4, 1e-2, log=True), "n": od.IntDistribution(0, 7)}
+    points = spread_points(space, 4, seed=3)
+    strata = sorted(int(4 * (math.log(p["lr"]) - math.log(1e-4)) / (math.log(1e-2) - math.log(1e-4))) for p in points)
+    assert strata == [0, 1, 2, 3]
+    assert sorted(p["n"] // 2 for p in points) == [0, 1, 2, 3]

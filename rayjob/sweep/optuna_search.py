@@ -56,10 +56,12 @@ class StudySearcher(Searcher):
         direction = "maximize" if mode == "max" else "minimize"
         self.study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
                                          direction=direction, load_if_exists=True)  # fmt: skip
-        if not self.study.trials:  # a new study (a restored one holds them, enqueued ones too)
+        # the points to run before TPE proposes, handed to the study one at a time as trials start, so that the
+        # study never holds a trial that did not run (a restored study's searcher restores its own queue)
+        self.queued: list[dict[str, Any]] = []
+        if not self.study.trials:  # a new study
             self.study.add_trials(warm_trials or [])  # an earlier sweep's (search.warm_start)
-            for point in points_to_evaluate or []:
-                self.study.enqueue_trial(point)
+            self.queued = [dict(point) for point in points_to_evaluate or []]
         self.running: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
         self.reported: dict[str, set[int]] = {}
         self.rng = random.Random(seed)
@@ -72,6 +74,8 @@ class StudySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if trial_id in self.running:
             return dict(self.running[trial_id].params)
+        if self.queued:
+            self.study.enqueue_trial(self.queued.pop(0))
         if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # asked for: runs as asked
             return self._start(trial_id, self.study.ask(self.space))
         scratch = self._scratch()

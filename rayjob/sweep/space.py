@@ -17,6 +17,8 @@ fails here, naming the key, not hours later inside a trial.
 from __future__ import annotations
 
 import copy
+import math
+import random
 from typing import Any
 
 from rayjob.config import Config, get_dotted, known_keys, set_dotted
@@ -146,3 +148,49 @@ def optuna_distributions(cfg: Config) -> dict[str, Any]:
         else:
             distributions[key] = od.FloatDistribution(args[0], args[1], log=kind == "loguniform")
     return distributions
+
+
+def spread_points(
+    distributions: dict[str, Any], count: int, seed: int, taken: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """``count`` points for TPE's startup that spread over every parameter (a Latin hypercube): each choice
+    appears about equally often across ``taken`` (the base trial) and these points, and each range is cut into
+    ``count`` strata with one point in each. A random startup can leave a value untried: with 4 random points
+    a two-valued parameter keeps its base value in all of them one time in 16, and then TPE never learns what
+    the other value does."""
+    import optuna.distributions as od
+
+    rng = random.Random(seed)
+    taken = [dict(p) for p in taken or []]
+    columns: dict[str, list[Any]] = {}
+    for key, dist in distributions.items():
+        if isinstance(dist, od.CategoricalDistribution):
+            columns[key] = _balanced(list(dist.choices), count, [p[key] for p in taken if key in p], rng)
+        else:
+            columns[key] = [_stratum(dist, (i + rng.random()) / count) for i in rng.sample(range(count), count)]
+    points = [{key: column[i] for key, column in columns.items()} for i in range(count)]
+    return [p for i, p in enumerate(points) if p not in taken and p not in points[:i]]
+
+
+def _balanced(choices: list[Any], count: int, taken: list[Any], rng: random.Random) -> list[Any]:
+    """``count`` choices in random order such that, with ``taken``, every choice appears about equally often."""
+    start = rng.randrange(len(choices))
+    tiled = [choices[(start + i) % len(choices)] for i in range(count + len(taken))]
+    for value in taken:  # the taken points already hold these
+        if value in tiled:
+            tiled.remove(value)
+    rng.shuffle(tiled)
+    return tiled[:count]
+
+
+def _stratum(dist: Any, u: float) -> Any:
+    """The value at quantile ``u`` of a range distribution (log-spaced for a log one; an integer for randint)."""
+    import optuna.distributions as od
+
+    low, high = dist.low, dist.high
+    if dist.log:
+        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+        return min(high, max(low, round(value))) if isinstance(dist, od.IntDistribution) else value
+    if isinstance(dist, od.IntDistribution):  # each integer an equal share of [0, 1)
+        return min(high, math.floor(low + u * (high - low + 1)))
+    return low + u * (high - low)

@@ -1,9 +1,9 @@
 """The sweep machinery behind ``python -m rayjob.tune``: searcher, scheduler, Tuner, restore.
 
 - Searcher: Optuna through rayjob's ``StudySearcher`` (ask/tell; no point twice), sampling the space as
-  Optuna distributions keyed by dotted config keys. TPE samples at random for
-  ``search.startup_fraction`` of the trials (Optuna's default is a constant 10, which makes a
-  10-trial "TPE" sweep pure random search), then models the space jointly (multivariate, grouped)
+  Optuna distributions keyed by dotted config keys. TPE starts with ``search.startup_fraction`` of the
+  trials (Optuna's default is a constant 10, which makes a 10-trial "TPE" sweep pure random search),
+  spread over the space (``space.spread_points``) or drawn at random, then models it jointly (multivariate, grouped)
   and lies about running trials (constant liar) so parallel trials are not near-duplicates.
   ``search.algorithm: random`` is the honest baseline.
 - The base trial: the config's own values are the first trial and are never stopped early, so a sweep
@@ -45,7 +45,7 @@ from rayjob.sweep.extend import Extension
 from rayjob.sweep.grace_period import grace_period
 from rayjob.sweep.optuna_search import StudySearcher
 from rayjob.sweep.rung_scheduler import RungScheduler, SlotLimiter
-from rayjob.sweep.space import base_trial, first_points, optuna_distributions
+from rayjob.sweep.space import base_trial, first_points, optuna_distributions, spread_points
 from rayjob.sweep.tune_logs import tell_temp_file_races_in_one_line
 from rayjob.sweep.warm_start import WarmStart
 
@@ -81,6 +81,7 @@ def build_searcher(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     search = cfg.search
+    distributions, first = optuna_distributions(cfg), first_points(cfg)
     if search.algorithm == "random":
         sampler: Any = optuna.samplers.RandomSampler(seed=search.seed)
     else:
@@ -88,6 +89,9 @@ def build_searcher(
         sampler = optuna.samplers.TPESampler(
             n_startup_trials=startup, multivariate=True, group=True, constant_liar=True, seed=search.seed
         )
+        spread = startup - len(first) - len(warm.trials if warm is not None else [])
+        if search.startup == "spread" and spread > 0:  # the rest of the startup, queued after the first points
+            first += spread_points(distributions, spread, search.seed, taken=first)
     storage = None
     if study_file is not None:
         from optuna.storages import JournalStorage
@@ -95,12 +99,12 @@ def build_searcher(
 
         storage = JournalStorage(JournalFileBackend(str(study_file)))
     return StudySearcher(
-        optuna_distributions(cfg),
+        distributions,
         metric=search.metric,
         mode=search.mode,
         max_epochs=cfg.trainer.max_epochs,
         sampler=sampler,
-        points_to_evaluate=first_points(cfg),
+        points_to_evaluate=first,
         study_name=study_name or cfg.run.name,
         storage=storage,
         seed=search.seed,
