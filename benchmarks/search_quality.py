@@ -176,7 +176,8 @@ def replayed(recorded: dict[str, Any], seeds: range, overrides: list[str], quick
         _add(methods["best point alone"], best_test, oracle, beats(best_test, base_test, images), max_epochs)
         _add(methods["base config alone"], base_test, base_expected, False, max_epochs)
         line = ", ".join(f"{n.split(' (')[0]} {m.tests[-1]:.4f}" for n, m in methods.items())
-        print(f"seed {seed:2d} (budget {budget} epochs): {line}", flush=True)
+        regret = 100 * (oracle - methods[names[0]].expected[-1])  # per seed, so runs over other seeds can be pooled
+        print(f"seed {seed:2d} (budget {budget} epochs): {line}; rayjob's regret {regret:.2f} pp", flush=True)
     return list(methods.values()), oracle, images
 
 
