@@ -33,8 +33,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from rayjob.config import Config
+from rayjob.model.classifier import optimizer_and_schedule
 from rayjob.model.ema import WarmupEmaUpdate
-from rayjob.model.lr_schedule import WarmupCosine
 
 BATCH, SIZE, CLASSES = 32, 8, 10
 
@@ -77,27 +77,12 @@ def config() -> Config:
     })  # fmt: skip
 
 
-def optimizer_and_schedule(
-    model: nn.Module, steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """The optimizer and schedule ``Classifier.configure_optimizers`` builds, for a run of ``steps`` steps."""
-    optim = config().optim
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=optim.lr,
-    )
-    schedule = WarmupCosine(round(optim.warmup_epochs * steps), steps, optim.min_lr_ratio)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-
-
 def plain_run(steps: int) -> float:
     """Median seconds per step of ``steps`` plain steps."""
     cfg = config()
     model = tiny_model()
     ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=WarmupEmaUpdate(cfg.ema.decay), use_buffers=True)
-    optimizer, scheduler = optimizer_and_schedule(model, steps)
+    optimizer, scheduler = optimizer_and_schedule(model, cfg.optim, steps, steps)  # one epoch
     loss_fn = nn.CrossEntropyLoss()
     stamps: list[float] = []
     for images, labels in loader(steps, stamps):
@@ -128,7 +113,7 @@ def lightning_run(steps: int) -> float:
             return self.loss_fn(self.backbone(images), labels)
 
         def configure_optimizers(self) -> dict[str, object]:
-            optimizer, scheduler = optimizer_and_schedule(self, steps)
+            optimizer, scheduler = optimizer_and_schedule(self, config().optim, steps, steps)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     cfg = config()

@@ -14,7 +14,7 @@ from torch import nn
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from rayjob.config import Config
+from rayjob.config import Config, OptimSection
 from rayjob.data.device_augment import DeviceAugment
 from rayjob.data.transforms import batch_mixer
 from rayjob.model.backbones import build_backbone
@@ -139,17 +139,24 @@ class Classifier(L.LightningModule):
             self.log(key, getattr(self, name), on_epoch=True, add_dataloader_idx=False, metric_attribute=name)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optim = self.cfg.optim
-        decay, no_decay = [], []
-        for param in self.parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim <= 1 else decay).append(param)  # norm weights and biases
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=optim.lr,
-        )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
-        schedule = WarmupCosine(round(optim.warmup_epochs * steps_per_epoch), total, optim.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        optimizer, scheduler = optimizer_and_schedule(self, self.cfg.optim, total, steps_per_epoch)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def optimizer_and_schedule(
+    module: nn.Module, optim: OptimSection, total_steps: int, steps_per_epoch: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with no weight decay on norm weights and biases, and the per-step warmup-cosine schedule (also what
+    benchmarks/step_overhead.py gives its plain loop, so both loops do the same work)."""
+    decay, no_decay = [], []
+    for param in module.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)  # norm weights and biases
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=optim.lr,
+    )
+    schedule = WarmupCosine(round(optim.warmup_epochs * steps_per_epoch), total_steps, optim.min_lr_ratio)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
