@@ -178,6 +178,9 @@ class SearchSection(Section):
     # how the startup points are drawn: spread (a Latin hypercube: every choice about equally often, one point in
     # each stratum of a range) or random (Optuna's independent draws)
     startup: Literal["spread", "random"] = "spread"
+    # numeric choices of 3 or more values (e.g. optim.lr: {choice: [5e-4, 1e-3, 2e-3]}): TPE reads them as ordered,
+    # so what it learns of one value informs its neighbours (the study still holds the values themselves)
+    ordered_choices: bool = True
     include_base: bool = True  # the config's own values are the first trial, never stopped early
     scheduler: Literal["asha", "fifo"] = "asha"
     # ASHA's first rung in epochs; auto: the first whole epoch after the LR warmup (never inside it)

@@ -110,6 +110,7 @@ def build_searcher(
         seed=search.seed,
         warm_trials=warm.trials if warm is not None else None,
         tell_stopped=search.tell_stopped,
+        ordered=search.ordered_choices,
     )
 
 
