@@ -21,7 +21,7 @@ the median regret (the best point's mean test top-1 minus the picked point's: wh
 expectation, so a lucky draw does not count as a better point) and the median epochs used.
 
 Real (``--seeds N``): ``python -m rayjob.tune`` on the quickstart (``--task``: its data.embedded) with
-``search.seed`` and ``trainer.seed`` 0..N-1, so each sweep meets its own draw of the training noise, as each
+``search.seed`` and ``trainer.seed`` 0..N-1 (``--first-seed K``: K..K+N-1), so each sweep meets its own draw of the training noise, as each
 replayed seed does (one training seed for all sweeps would judge N searches on one draw); the test top-1 of
 each pick and of its base trial are read from ``export/model.json``.
 """
@@ -248,11 +248,11 @@ def print_worst(lines: list[TaskLine]) -> None:
           f"rayjob behind a peer (P or regret) on: {', '.join(behind) or 'no task'}")
 
 
-def real(seeds: int, task: str | None, overrides: list[str]) -> None:
+def real(seeds: range, task: str | None, overrides: list[str]) -> None:
     """Real quickstart sweeps: each pick's and base trial's test top-1, from the sidecar's held-out record."""
     rows: list[tuple[int, dict[str, Any], float, int]] = []
     data = [f"data.embedded={task}"] if task else []
-    for seed in range(seeds):
+    for seed in seeds:
         heldout, wall, epochs = quickstart_sweep(f"the sweep of seed {seed}", [f"search.seed={seed}",
                                                  f"trainer.seed={seed}", *data, *overrides])  # fmt: skip
         rows.append((seed, heldout, wall, epochs))
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="sweep seeds per method (default 3)")
     parser.add_argument("--replay", action="store_true", help="replay the recorded curves (no training)")
     parser.add_argument("--first-seed", type=int, default=0,
-                        help="replay: seeds K..K+N-1 instead of 0..N-1 (to add seeds to an earlier run)")  # fmt: skip
+                        help="seeds K..K+N-1 instead of 0..N-1 (to add seeds to an earlier run)")  # fmt: skip
     parser.add_argument("--task", help="one embedded task (default: every recorded one; real sweeps: the quickstart's)")
     parser.add_argument("--quick", action="store_true", help="replay rayjob and the base only, no peers")
     parser.add_argument("--no-noise", action="store_true", help="draw recorded runs, not the measured noise model")
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         same_world_best(args.seeds, args.task)
         return 0
     if not args.replay:
-        real(args.seeds, args.task, args.overrides)
+        real(range(args.first_seed, args.first_seed + args.seeds), args.task, args.overrides)
         return 0
     import ray
 
