@@ -21,9 +21,9 @@ the median regret (the best point's mean test top-1 minus the picked point's: wh
 expectation, so a lucky draw does not count as a better point) and the median epochs used.
 
 Real (``--seeds N``): ``python -m rayjob.tune`` on the quickstart (``--task``: its data.embedded) with
-``search.seed`` and ``trainer.seed`` 0..N-1 (``--first-seed K``: K..K+N-1), so each sweep meets its own draw of the training noise, as each
-replayed seed does (one training seed for all sweeps would judge N searches on one draw); the test top-1 of
-each pick and of its base trial are read from ``export/model.json``.
+``search.seed`` and ``trainer.seed`` 0..N-1 (``--first-seed K``: K..K+N-1), so each sweep meets its own draw
+of the training noise, as each replayed seed does (one training seed for all sweeps would judge N searches on
+one draw); the test top-1 of each pick and of its base trial are read from ``export/model.json``.
 """
 
 from __future__ import annotations

@@ -178,9 +178,10 @@ class SearchSection(Section):
     # how the startup points are drawn: spread (a Latin hypercube: every choice about equally often, one point in
     # each stratum of a range) or random (Optuna's independent draws)
     startup: Literal["spread", "random"] = "spread"
-    # numeric choices of 3 or more values (e.g. optim.lr: {choice: [5e-4, 1e-3, 2e-3]}): TPE reads them as ordered,
-    # so what it learns of one value informs its neighbours (the study still holds the values themselves)
-    ordered_choices: bool = True
+    # true: numeric choices of 3 or more values (e.g. optim.lr: {choice: [5e-4, 1e-3, 2e-3]}) are ordered for TPE,
+    # so what it learns of one value informs its neighbours (the study still holds the values themselves); off by
+    # default: a gain measured one trial at a time, none with 2 side by side (docs/search-quality.md)
+    ordered_choices: bool = False
     include_base: bool = True  # the config's own values are the first trial, never stopped early
     scheduler: Literal["asha", "fifo"] = "asha"
     # ASHA's first rung in epochs; auto: the first whole epoch after the LR warmup (never inside it)
