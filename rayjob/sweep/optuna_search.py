@@ -11,10 +11,11 @@ Why not Ray's ``OptunaSearch``:
   ``optuna-dashboard`` shows the user).
 - Intermediate values are recorded by the epoch a trial reports: a resumed TorchTrainer trial counts
   Tune's ``training_iteration`` from 1 again, and Optuna dropped its values (``step=1 is already reported``).
-- Numeric choices of 3 or more values are ordered (``ordered=True``): TPE proposes on the scratch copy with
-  each such parameter as the index of its value in ascending order, an integer it models with a kernel that
-  spans neighbours, so a learning rate that diverged at 4e-3 makes 2e-3 less likely too; as a category each
-  value is learnt apart. The sweep's own study holds the values.
+- With ``ordered=True`` (``search.ordered_choices``, off by default) numeric choices of 3 or more values are
+  ordered: TPE proposes on the scratch copy with each such parameter as the index of its value in ascending
+  order, an integer it models with a kernel that spans neighbours, so a learning rate that scored well at
+  5e-4 makes 1e-3 likelier too; as a category each value is learnt apart. The sweep's own study holds the
+  values.
 - A trial the scheduler stopped before ``max_epochs`` is not told its rung value as a final one (Ray tells
   it COMPLETE, as if an epoch-1 value were a final one). ``tell_stopped="pruned"``: told PRUNED, which TPE
   ranks below every finished trial. ``"estimate"``: told COMPLETE with its last value plus the median gain
