@@ -13,13 +13,13 @@ task's ``== task`` header; a seed that appears in both outputs of a task is a pa
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import statistics
 import sys
 from pathlib import Path
 
 from search_quality import beats, recorded_tasks  # benchmarks/ is on sys.path when a script here runs
+from timing import paired_se
 
 SEED_LINE = re.compile(
     r"seed\s+(\d+) \(.*?\): rayjob ([\d.]+), .*base config alone ([\d.]+); rayjob's regret ([\d.-]+) pp"
@@ -41,12 +41,6 @@ def seed_lines(paths: list[Path]) -> dict[str, dict[int, tuple[bool, float]]]:
     return found
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return (values[0] if values else math.nan), math.inf
-    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", type=Path, help="a replay's output under setting A")
@@ -61,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         pa = [float(a[task][s][0]) for s in seeds]
         pb = [float(b[task][s][0]) for s in seeds]
-        dp, dp_se = mean_se([y - x for x, y in zip(pa, pb, strict=True)])
         ra = [a[task][s][1] for s in seeds]
         rb = [b[task][s][1] for s in seeds]
-        dr, dr_se = mean_se([y - x for x, y in zip(ra, rb, strict=True)])
+        dp, dp_se = statistics.fmean(pb) - statistics.fmean(pa), paired_se(pb, pa)
+        dr, dr_se = statistics.fmean(rb) - statistics.fmean(ra), paired_se(rb, ra)
         print(f"{task}: {len(seeds)} paired seeds; P {statistics.fmean(pa):.3f} -> {statistics.fmean(pb):.3f} "
               f"({dp:+.3f}, SE {dp_se:.3f}); mean regret {statistics.fmean(ra):.2f} -> {statistics.fmean(rb):.2f} pp "
               f"({dr:+.2f}, SE {dr_se:.2f}); median regret {statistics.median(ra):.2f} -> "

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from timing import paired_se  # benchmarks/ is on sys.path when a script here runs
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
@@ -174,12 +175,6 @@ def main() -> int:
     print(f"step overhead: rayjob {ms['rayjob']:.3f} ms vs plain {ms['plain']:.3f} ms per step "
           f"(+{ms['rayjob'] - ms['plain']:.3f} ms; SE {se:.3f})", flush=True)  # fmt: skip
     return 0
-
-
-def paired_se(slower: list[float], faster: list[float]) -> float:
-    """SE of the mean of the paired differences (runs of one round are paired)."""
-    differences = [s - f for s, f in zip(slower, faster, strict=True)]
-    return statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else float("nan")
 
 
 if __name__ == "__main__":

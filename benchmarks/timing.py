@@ -1,7 +1,9 @@
-"""Shared by the benchmark scripts: run a rayjob command in a fresh process and time it."""
+"""Shared by the benchmark scripts: run a rayjob command in a fresh process and time it; the SE of a paired
+difference."""
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import tempfile
 import time
@@ -33,3 +35,9 @@ def timed_lines(command: list[str]) -> tuple[subprocess.CompletedProcess, float,
         print(stdout[-4000:], errors[-4000:], sep="\n")
         return None
     return subprocess.CompletedProcess(command, process.returncode, stdout, errors), wall, arrivals
+
+
+def paired_se(slower: list[float], faster: list[float]) -> float:
+    """SE of the mean of the paired differences (runs of one round, or sweeps of one seed, are paired)."""
+    differences = [s - f for s, f in zip(slower, faster, strict=True)]
+    return statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else float("nan")

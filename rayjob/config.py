@@ -180,7 +180,7 @@ class SearchSection(Section):
     startup: Literal["spread", "random"] = "spread"
     # true: numeric choices of 3 or more values (e.g. optim.lr: {choice: [5e-4, 1e-3, 2e-3]}) are ordered for TPE,
     # so what it learns of one value informs its neighbours (the study still holds the values themselves); off by
-    # default: a gain measured one trial at a time, none with 2 side by side (docs/search-quality.md)
+    # default: a gain on camera-digits one trial at a time, none with 2 side by side (docs/search-quality.md)
     ordered_choices: bool = False
     include_base: bool = True  # the config's own values are the first trial, never stopped early
     scheduler: Literal["asha", "fifo"] = "asha"
