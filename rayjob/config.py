@@ -182,6 +182,10 @@ class SearchSection(Section):
     # so what it learns of one value informs its neighbours (the study still holds the values themselves); off by
     # default: a gain on camera-digits one trial at a time, none with 2 side by side (docs/search-quality.md)
     ordered_choices: bool = False
+    # TPE draws this many candidates from its model of the good trials and proposes the one likeliest good there
+    # and unlikeliest bad (Optuna's n_ei_candidates, default 24). Few candidates keep it trying new points near
+    # the good ones; many pick the point least like any bad trial so far (6: docs/search-quality.md)
+    tpe_candidates: int = Field(6, ge=1)
     include_base: bool = True  # the config's own values are the first trial, never stopped early
     scheduler: Literal["asha", "fifo"] = "asha"
     # ASHA's first rung in epochs; auto: the first whole epoch after the LR warmup (never inside it)

@@ -86,9 +86,9 @@ def build_searcher(
         sampler: Any = optuna.samplers.RandomSampler(seed=search.seed)
     else:
         startup = max(1, math.ceil(search.startup_fraction * search.num_samples))
-        sampler = optuna.samplers.TPESampler(
-            n_startup_trials=startup, multivariate=True, group=True, constant_liar=True, seed=search.seed
-        )
+        sampler = optuna.samplers.TPESampler(n_startup_trials=startup, multivariate=True, group=True,
+                                             constant_liar=True, n_ei_candidates=search.tpe_candidates,
+                                             seed=search.seed)  # fmt: skip
         spread = startup - len(first) - len(warm.trials if warm is not None else [])
         if search.startup == "spread" and spread > 0:  # the rest of the startup, queued after the first points
             first += spread_points(distributions, spread, search.seed, taken=first)
