@@ -118,29 +118,40 @@ def test_a_range_gets_one_startup_point_in_each_stratum() -> None:
     assert sorted(p["n"] // 2 for p in points) == [0, 1, 2, 3]
 
 
+def told_then_next(seed: int, told: list[tuple[dict, float]], **values: object):  # noqa: ANN201
+    """(searcher, its next proposal): TPE from the first proposal on (no base trial, no startup to speak of),
+    told ``told``'s trials first; each trial's parameters not given are drawn at random under ``seed``."""
+    import random
+
+    from optuna.trial import create_trial
+
+    search = searcher(**{"search.seed": seed, "search.include_base": False, "search.startup": "random",
+                         "search.startup_fraction": 0.05, **values})  # fmt: skip
+    rng = random.Random(seed)
+    search.study.add_trials([
+        create_trial(params={key: rng.choice(dist.choices) for key, dist in search.space.items()} | given,
+                     distributions=search.space, value=value)
+        for given, value in told
+    ])  # fmt: skip
+    return search, search.suggest("next")
+
+
 def test_an_ordered_choice_lends_what_tpe_learnt_of_a_value_to_its_neighbours() -> None:
     """search.ordered_choices: the learning rate's four choices are ordered. Told that 5e-4 scored well and 4e-3
     badly (nothing else tried), TPE proposes 5e-4's untried neighbour 1e-3 most often, well before 2e-3; as
     unordered categories it knows nothing of either, and 1e-3 gets no such lead. The study keeps the values."""
-    import random
     from collections import Counter
 
     from optuna.distributions import CategoricalDistribution
-    from optuna.trial import create_trial
 
+    told = [({"optim.lr": lr}, value)
+            for lr, value in [(5e-4, 0.80), (4e-3, 0.10), (5e-4, 0.78), (4e-3, 0.12), (5e-4, 0.79), (4e-3, 0.11)]]
     proposed: dict[bool, Counter] = {}
     for ordered in (True, False):
         proposed[ordered] = Counter()
         for seed in range(60):
-            search = searcher(**{"search.seed": seed, "search.include_base": False, "search.startup": "random",
-                                 "search.startup_fraction": 0.05, "search.ordered_choices": ordered})  # fmt: skip
-            rng = random.Random(seed)
-            told = []
-            for lr, value in [(5e-4, 0.80), (4e-3, 0.10), (5e-4, 0.78), (4e-3, 0.12), (5e-4, 0.79), (4e-3, 0.11)]:
-                params = {key: rng.choice(dist.choices) for key, dist in search.space.items()} | {"optim.lr": lr}
-                told.append(create_trial(params=params, distributions=search.space, value=value))
-            search.study.add_trials(told)
-            proposed[ordered][search.suggest("next")["optim.lr"]] += 1
+            search, proposal = told_then_next(seed, told, **{"search.ordered_choices": ordered})
+            proposed[ordered][proposal["optim.lr"]] += 1
         trial = search.study.trials[-1]
         assert trial.params["optim.lr"] in (5e-4, 1e-3, 2e-3, 4e-3)
         assert isinstance(trial.distributions["optim.lr"], CategoricalDistribution)
@@ -154,23 +165,14 @@ def test_few_candidates_keep_tpe_trying_the_neighbours_of_the_best_trial() -> No
     like the bad ones. Told one good trial and 11 bad ones, with 6 candidates it proposes a neighbour of the good
     trial (one parameter changed) clearly more often than with Optuna's 24, which favour whatever point is far
     from every bad trial."""
-    import random
-
-    from optuna.trial import create_trial
-
+    told = [({}, 0.85)] + [({}, 0.2 + 0.05 * i) for i in range(11)]
     near, changed = {}, {}
     for candidates in (24, 6):
         distances = []
         for seed in range(100):
-            search = searcher(**{"search.seed": seed, "search.include_base": False, "search.startup": "random",
-                                 "search.startup_fraction": 0.05, "search.tpe_candidates": candidates})  # fmt: skip
-            rng = random.Random(seed)
-            points = [{key: rng.choice(dist.choices) for key, dist in search.space.items()} for _ in range(12)]
-            values = [0.85] + [0.2 + 0.05 * i for i in range(11)]
-            search.study.add_trials([create_trial(params=p, distributions=search.space, value=v)
-                                     for p, v in zip(points, values, strict=True)])  # fmt: skip
-            proposal = search.suggest("next")
-            distances.append(sum(proposal[key] != points[0][key] for key in proposal))
+            search, proposal = told_then_next(seed, told, **{"search.tpe_candidates": candidates})
+            good = search.study.trials[0].params
+            distances.append(sum(proposal[key] != good[key] for key in proposal))
         near[candidates] = distances.count(1)
         changed[candidates] = sum(distances) / len(distances)
     assert near[6] >= near[24] + 8, near
