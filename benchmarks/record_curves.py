@@ -3,6 +3,8 @@
     python benchmarks/record_curves.py      # rewrites benchmarks/curves_quickstart.json (~40 min on 2 cores)
     python benchmarks/record_curves.py --task camera-shapes          # another embedded task: curves_camera-shapes.json
     python benchmarks/record_curves.py --seeds 2 3 --spread 16 --add # 2 more seeds of 16 points across the ranking
+    python benchmarks/record_curves.py --seeds 2 3 4 5 --top 8 --add # the 8 best points under seeds 2-5 too
+    python benchmarks/record_curves.py --seeds 2 3 --base --add      # the base config under seeds 2 and 3 too
 
 It runs the real sweep (`python -m rayjob.tune --config configs/quickstart.yaml`) with every grid point of
 the quickstart's space (all `choice`) x each seed handed in as `points_to_evaluate`, FIFO (no early stopping),
@@ -10,8 +12,10 @@ no base trial and `trainer.test_curve: true`, so each point trains all `trainer.
 sweep trial does, and its test split is evaluated after every epoch too (nothing selects on it here). The JSON
 keeps, per point and seed, val top-1, val loss and test top-1 at every epoch: what the replay
 (`benchmarks/replay.py`, `benchmarks/search_quality.py --replay`, `tests/test_search_replay.py`) draws from.
-With `--add` the new runs join the task's file (its points' seed lists grow): the points recorded under more
-seeds give the replay its measure of run-to-run noise (`benchmarks/replay.py, noise_pool`).
+With `--add` the new runs join the task's file (its points' seed lists grow; a run already recorded is not
+trained again): the points recorded under more seeds give the replay its measure of run-to-run noise
+(`benchmarks/replay.py, noise_pool`), and the best points recorded under more seeds tell what the space's best
+scores across training seeds, not only in the 2 every point shares (`benchmarks/search_quality.py`, real sweeps).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,7 @@ from timing import ROOT
 from rayjob.config import load_config
 from rayjob.layout import trial_dir_name
 from rayjob.results import read_records
-from rayjob.sweep.space import parse_spec
+from rayjob.sweep.space import base_point, parse_spec
 
 CONFIG = ROOT / "configs" / "quickstart.yaml"
 DEFAULT_TASK = "camera-digits"  # the quickstart's own
@@ -70,10 +75,28 @@ def spread(recorded: dict, count: int) -> list[dict[str, Any]]:
     return [ranked[round(i * step)]["params"] for i in range(min(count, len(ranked)))]
 
 
-def record(task: str, seeds: list[int], chosen: list[dict[str, Any]] | None, limit: int | None = None) -> dict:
+def top(recorded: dict, count: int) -> list[dict[str, Any]]:
+    """The ``count`` best recorded points by mean final test top-1 over the seeds every point was recorded under
+    (a point recorded under more seeds is not judged on other draws of the training noise than the rest)."""
+    shared = set.intersection(*({s["seed"] for s in c["seeds"]} for c in recorded["configs"]))
+
+    def score(config: dict) -> float:
+        return statistics.mean(s["test_acc"][-1] for s in config["seeds"] if s["seed"] in shared)
+
+    return [c["params"] for c in sorted(recorded["configs"], key=score, reverse=True)[:count]]
+
+
+def missing(pairs: list[tuple[dict[str, Any], int]], recorded: dict) -> list[tuple[dict[str, Any], int]]:
+    """The (point, seed) runs of ``pairs`` that ``recorded`` does not hold yet."""
+    held = {(json.dumps(sorted(c["params"].items())), s["seed"]) for c in recorded["configs"] for s in c["seeds"]}
+    return [(p, seed) for p, seed in pairs if (json.dumps(sorted(p.items())), seed) not in held]
+
+
+def record(task: str, runs: list[tuple[dict[str, Any], int]]) -> dict:
+    """Train each (point, trainer.seed) of ``runs`` in one FIFO sweep and return the task's curves file of them."""
     grid = quickstart_grid()
-    chosen = chosen if chosen is not None else grid_points(grid)[:limit]
-    points = [{**p, "trainer.seed": seed} for seed in seeds for p in chosen]
+    seeds = sorted({seed for _, seed in runs})
+    points = [{**p, "trainer.seed": seed} for p, seed in runs]
     with tempfile.TemporaryDirectory(prefix="rayjob-curves-") as tmp:
         overrides = {
             "search.space": {**{k: {"choice": v} for k, v in grid.items()}, "trainer.seed": {"choice": list(seeds)}},
@@ -157,21 +180,34 @@ def main() -> int:
     parser.add_argument("--task", default=DEFAULT_TASK, help=f"the embedded dataset (default {DEFAULT_TASK})")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="trainer.seed values (default 0 1)")
     parser.add_argument("--spread", type=int, help="only N points spread across the task's recorded ranking")
+    parser.add_argument("--top", type=int, help="only the task's N best recorded points")
+    parser.add_argument("--base", action="store_true", help="only the quickstart's base config")
     parser.add_argument("--add", action="store_true", help="add the runs to the task's file instead of rewriting it")
     parser.add_argument("--limit", type=int, help="only the first N grid points (a smoke run)")
     parser.add_argument("--out", type=Path, help="where to write (default benchmarks/curves_<task>.json)")
     args = parser.parse_args()
     out = args.out or curves_file(args.task)
-    old = json.loads(out.read_text()) if (args.add or args.spread) and out.is_file() else None
-    if (args.add or args.spread) and old is None:
-        raise SystemExit(f"--add and --spread need the task's recorded curves: {out} is missing")
-    chosen = spread(old, args.spread) if args.spread else None
-    curves = record(args.task, args.seeds, chosen, args.limit)
-    runs, wall = sum(len(c["seeds"]) for c in curves["configs"]), curves["wall_s"]
+    needs_old = args.add or args.spread or args.top or args.base
+    old = json.loads(out.read_text()) if needs_old and out.is_file() else None
+    if needs_old and old is None:
+        raise SystemExit(f"--add, --spread, --top and --base need the task's recorded curves: {out} is missing")
+    if sum(map(bool, (args.top, args.spread, args.base))) > 1:
+        raise SystemExit("--top, --spread and --base choose points different ways: give one")
+    chosen = spread(old, args.spread) if args.spread else top(old, args.top) if args.top else None
+    chosen = [base_point(load_config(CONFIG))] if args.base else chosen
+    chosen = chosen if chosen is not None else grid_points(quickstart_grid())[: args.limit]
+    runs = [(p, seed) for seed in args.seeds for p in chosen]
+    if args.add:
+        runs = missing(runs, old)
+        if not runs:
+            print(f"every asked run is already in {out}: nothing to record")
+            return 0
+    curves = record(args.task, runs)
+    wall = curves["wall_s"]
     if args.add:
         curves = merged(old, curves)
     out.write_text(json.dumps(curves, indent=None, separators=(",", ":")) + "\n")
-    print(f"{runs} runs recorded in {wall:.0f} s; written to {out}")
+    print(f"{len(runs)} runs recorded in {wall:.0f} s; written to {out}")
     return 0
 
 

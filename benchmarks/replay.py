@@ -1,18 +1,19 @@
 """Replay recorded learning curves through the real searcher and scheduler: a simulator backend.
 
 A trial does not train: it looks its sampled values up in the recorded curves (``benchmarks/curves_*.json``:
-every point of the quickstart's space under 2 training seeds, a spread of points under 4 or more) and reports
-val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real ``Tuner`` +
-``StudySearcher`` + ``RungScheduler`` runs in seconds. The sweep's pick is made by the same rule as a real
-sweep's (``rayjob.results.best_trial``) and judged by its test top-1. (Syne Tune's simulator backend
-works this way.)
+every point of the quickstart's space under 2 training seeds, a spread of points under 4, the best under 6)
+and reports val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real
+``Tuner`` + ``StudySearcher`` + ``RungScheduler`` runs in seconds. The sweep's pick is made by the same rule
+as a real sweep's (``rayjob.results.best_trial``) and judged by its test top-1. (Syne Tune's simulator
+backend works this way.)
 
 Run-to-run noise: a real run of a point is one draw of its training noise, and whether a rung stops a good
 point can turn on it. Drawing one of a point's 2 recorded runs carries too little of it (each replay would
-meet the same 2 runs). So a trial replays its point's mean curve plus one run's deviation from its own
-point's mean, taken from the points recorded under ``NOISE_SEEDS`` or more seeds whose final val top-1 is
-nearest (noise differs between a point at chance and a point that learns), scaled to one run's spread. A
-deviation keeps a run's whole story: a slow start shows at the rung and in its final val and test alike.
+meet the same 2 runs). So a trial replays its point's mean curve (over its runs under the seeds the replay
+draws from, below) plus one run's deviation from its own point's mean, taken from the points recorded under
+``NOISE_SEEDS`` or more seeds whose final val top-1 is nearest (noise differs between a point at chance and a
+point that learns), scaled to one run's spread. A deviation keeps a run's whole story: a slow start shows at
+the rung and in its final val and test alike.
 Part of the noise is the training seed's, shared by every point (one seed's initial weights suit all
 points better than another's), and a real sweep trains every trial under one ``trainer.seed``: so each
 replayed sweep draws one recorded seed (its world) and every trial takes its deviation under that seed.
@@ -52,27 +53,41 @@ class Run:
 
 @dataclass(frozen=True)
 class Curves:
-    """A task's recorded runs by point, and the run-to-run deviations measured on its many-seed points."""
+    """A task's recorded runs by point and training seed, and the run-to-run deviations measured on its many-seed
+    points."""
 
-    runs: dict[str, list[Run]]  # point key -> its runs, one per recorded seed
+    runs: dict[str, dict[int, Run]]  # point key -> training seed -> that run
     # point with NOISE_SEEDS or more runs -> training seed -> that run minus the point's mean, at one run's spread
     noise: dict[str, dict[int, Run]] = field(default_factory=dict)
 
-    means: dict[str, Run] = field(init=False)  # each point's mean run
+    means: dict[str, Run] = field(init=False)  # each point's mean run over its runs under the worlds
     # The training seeds every many-seed point was recorded under: what one replayed sweep draws from.
     worlds: list[int] = field(init=False)
 
     def __post_init__(self) -> None:  # computed once: drawn_run reads them for every epoch of every trial
-        seeds = [set(by_seed) for by_seed in self.noise.values()]
-        object.__setattr__(self, "means", {key: _mean(runs) for key, runs in self.runs.items()})
-        object.__setattr__(self, "worlds", sorted(set.intersection(*seeds)) if seeds else [])
+        worlds = _shared_seeds(self.noise)
+        means = {key: _mean([r for s, r in by_seed.items() if s in worlds] or list(by_seed.values()))
+                 for key, by_seed in self.runs.items()}  # fmt: skip
+        object.__setattr__(self, "means", means)
+        object.__setattr__(self, "worlds", sorted(worlds))
 
     def mean(self, key: str) -> Run:
+        """A point's mean run over its runs under the replay's worlds (all its runs when it has none there): a
+        run under another seed has no deviation to replay it with, and would only pull this point's mean to
+        other draws of the training noise than its neighbours' (``best_in`` reads those runs)."""
         return self.means[key]
 
     def best_point(self) -> str:
-        """The key of the point with the best mean final test top-1 (the space's best)."""
+        """The key of the point with the best mean final test top-1 (the space's best, as the replay knows it)."""
         return max(self.runs, key=lambda key: self.means[key].test_acc[-1])
+
+    def best_in(self, worlds: list[int]) -> tuple[str, float] | None:
+        """The point with the best mean final test top-1 over the training seeds ``worlds``, among the points
+        recorded under every one of them, and that mean: what the space's best scores in those worlds on
+        average (None when no point was recorded under them all)."""
+        held = {key: by_seed for key, by_seed in self.runs.items() if set(worlds) <= set(by_seed)}
+        scores = {key: sum(by_seed[s].test_acc[-1] for s in worlds) / len(worlds) for key, by_seed in held.items()}
+        return max(scores.items(), key=lambda item: item[1]) if scores else None
 
 
 def curve_key(values: dict[str, Any]) -> str:
@@ -83,24 +98,25 @@ def curve_key(values: dict[str, Any]) -> str:
 def curve_table(recorded: dict[str, Any], noise: bool = True) -> Curves:
     """The recorded file's ``configs`` as a lookup table (with ``noise``: its deviations too)."""
     runs = {
-        curve_key(c["params"]): [Run(s["val_acc"], s["val_loss"], s["test_acc"]) for s in c["seeds"]]
+        curve_key(c["params"]): {s["seed"]: Run(s["val_acc"], s["val_loss"], s["test_acc"]) for s in c["seeds"]}
         for c in recorded["configs"]
     }
-    seeds = {curve_key(c["params"]): [s["seed"] for s in c["seeds"]] for c in recorded["configs"]}
-    return Curves(runs, noise_pool(runs, seeds) if noise else {})
+    return Curves(runs, noise_pool(runs) if noise else {})
 
 
-def noise_pool(runs: dict[str, list[Run]], seeds: dict[str, list[int]]) -> dict[str, dict[int, Run]]:
-    """Each run of each point with ``NOISE_SEEDS`` or more runs, as its deviation from the point's mean, scaled
-    by sqrt(n / (n - 1)) so that it spreads as one run does about the true mean."""
+def noise_pool(runs: dict[str, dict[int, Run]]) -> dict[str, dict[int, Run]]:
+    """Each run of each point with ``NOISE_SEEDS`` or more runs, under the seeds all such points share, as its
+    deviation from the point's mean over those seeds, scaled by sqrt(n / (n - 1)) so that it spreads as one run
+    does about the true mean."""
+    many = {key: by_seed for key, by_seed in runs.items() if len(by_seed) >= NOISE_SEEDS}
+    worlds = sorted(_shared_seeds(many))
+    if len(worlds) < 2:
+        return {}
+    scale = math.sqrt(len(worlds) / (len(worlds) - 1))
     pool: dict[str, dict[int, Run]] = {}
-    for key, point_runs in runs.items():
-        n = len(point_runs)
-        if n < NOISE_SEEDS:
-            continue
-        mean, scale = _mean(point_runs), math.sqrt(n / (n - 1))
-        pool[key] = {seed: _combine(run, mean, lambda a, b, k=scale: k * (a - b))
-                     for seed, run in zip(seeds[key], point_runs, strict=True)}  # fmt: skip
+    for key, by_seed in many.items():
+        mean = _mean([by_seed[s] for s in worlds])
+        pool[key] = {s: _combine(by_seed[s], mean, lambda a, b: scale * (a - b)) for s in worlds}
     return pool
 
 
@@ -109,13 +125,19 @@ def drawn_run(curves: Curves, values: dict[str, Any], seed: int) -> Run:
     key = curve_key(values)
     draw = _hashed(f"{seed}:{key}")
     if not curves.noise:
-        runs = curves.runs[key]
+        runs = [curves.runs[key][s] for s in sorted(curves.runs[key])]
         return runs[draw % len(runs)]
     world = curves.worlds[_hashed(f"world:{seed}") % len(curves.worlds)]  # this sweep's training seed, every trial's
     mean = curves.mean(key)
     level = mean.val_acc[-1]
     nearest = sorted(curves.noise, key=lambda p: (abs(curves.mean(p).val_acc[-1] - level), p))[:NEAREST_POINTS]
     return _clipped(_combine(mean, curves.noise[nearest[draw % len(nearest)]][world], lambda a, b: a + b))
+
+
+def _shared_seeds(by_point: dict[str, dict[int, Run]]) -> set[int]:
+    """The training seeds every point of ``by_point`` was recorded under."""
+    seeds = [set(by_seed) for by_seed in by_point.values()]
+    return set.intersection(*seeds) if seeds else set()
 
 
 def _hashed(text: str) -> int:

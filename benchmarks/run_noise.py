@@ -2,9 +2,10 @@
 
     python benchmarks/run_noise.py     # every recorded task (benchmarks/curves_*.json), seconds, no training
 
-For each point recorded under 4 or more training seeds (``record_curves.py --spread 16 --seeds 2 3 --add``),
-the standard deviation over its runs of val top-1 at each epoch, of val loss and of the final test top-1;
-printed as the root mean square over those points (the typical spread of one run), beside the binomial SE
+For each point recorded under 4 or more training seeds (``record_curves.py --spread 16 --seeds 2 3 --add``;
+its runs under the seeds all such points share, the worlds the replay draws), the standard deviation over
+its runs of val top-1 at each epoch, of val loss and of the final test top-1; printed as the root mean square
+over those points (the typical spread of one run), beside the binomial SE
 of one val measurement at the same accuracy (what a fixed model's val score alone would spread by). Then the
 spread of the difference between two runs at the rung epoch: what a rung comparing two trials of equally
 good points sees, and so the size of a difference that says nothing (``search.stop_margin``).
@@ -30,7 +31,9 @@ def rms(values: list[float]) -> float:
 
 def report(path: Path, rung: int) -> None:
     recorded = json.loads(path.read_text())
-    points = [c for c in recorded["configs"] if len(c["seeds"]) >= MIN_SEEDS]
+    many = [c for c in recorded["configs"] if len(c["seeds"]) >= MIN_SEEDS]
+    shared = set.intersection(*({s["seed"] for s in c["seeds"]} for c in many)) if many else set()
+    points = [{**c, "seeds": [s for s in c["seeds"] if s["seed"] in shared]} for c in many]  # the replay's worlds
     task = recorded["task"].split(" ")[0]
     if not points:
         print(f"{task}: no point recorded under {MIN_SEEDS} or more seeds ({path.name})\n")

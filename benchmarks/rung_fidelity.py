@@ -36,11 +36,12 @@ def main() -> int:
 
 
 def report(recorded: dict) -> None:
-    runs = [s for c in recorded["configs"] for s in c["seeds"]]
+    shared = set.intersection(*({s["seed"] for s in c["seeds"]} for c in recorded["configs"]))
+    runs = [s for c in recorded["configs"] for s in c["seeds"] if s["seed"] in shared]  # more seeds weigh no more
     final_test = np.array([r["test_acc"][-1] for r in runs])
     max_epochs = recorded["max_epochs"]
-    print(f"{recorded['task'].split(' ')[0]}: {len(runs)} runs ({len(recorded['configs'])} points x their seeds); "
-          "Spearman with the final test top-1")
+    task, points = recorded["task"].split(" ")[0], len(recorded["configs"])
+    print(f"{task}: {len(runs)} runs ({points} points x {len(shared)} seeds); Spearman with the final test top-1")
     names = list(signals(runs, 1))
     firsts = [c["seeds"][0] for c in recorded["configs"]]
     others = np.array([c["seeds"][1]["test_acc"][-1] for c in recorded["configs"]])

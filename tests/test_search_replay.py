@@ -1,7 +1,8 @@
 """The search machinery on recorded learning curves: the real Tuner + OptunaSearch + RungScheduler, no training.
 
 The curves are benchmarks/curves_quickstart.json: every point of the quickstart's space trained to the end under
-2 seeds (a spread of 16 under 4), with val top-1, val loss and test top-1 per epoch (benchmarks/record_curves.py).
+2 seeds (the base and a spread of 16 under 4, the 8 best under 12), with val top-1, val loss and test top-1 per
+epoch (benchmarks/record_curves.py).
 Trials replay them epoch by epoch (benchmarks/replay.py, benchmark code these tests keep honest), one at a time
 with fixed seeds, so every run is the same and takes seconds.
 """
@@ -48,7 +49,8 @@ def test_without_measured_noise_each_sweep_seed_draws_one_recorded_run() -> None
     recorded_only = curve_table(RECORDED, noise=False)
     drawn = [drawn_run(recorded_only, base, seed) for seed in range(12)]
     assert drawn == [drawn_run(recorded_only, base, seed) for seed in range(12)]  # stable
-    assert {tuple(r.test_acc) for r in drawn} == {tuple(r.test_acc) for r in recorded_only.runs[curve_key(base)]}
+    recorded = recorded_only.runs[curve_key(base)].values()
+    assert {tuple(r.test_acc) for r in drawn} == {tuple(r.test_acc) for r in recorded}
 
 
 def test_with_measured_noise_a_point_replays_as_a_new_run_that_spreads_as_real_runs_do() -> None:
@@ -64,6 +66,27 @@ def test_with_measured_noise_a_point_replays_as_a_new_run_that_spreads_as_real_r
                 for c in RECORDED["configs"] if len(c["seeds"]) >= NOISE_SEEDS]  # fmt: skip
     assert min(measured) / 2 <= statistics.stdev(finals) <= 2 * max(measured)
     assert all(0.0 <= v <= 1.0 for r in drawn for v in r.val_acc + r.test_acc)
+
+
+def test_runs_under_seeds_the_replay_does_not_draw_only_tell_what_the_space_holds_across_seeds() -> None:
+    """A replayed sweep draws one of the seeds every many-seed point shares: a point's runs under other seeds
+    (the best points, recorded under more) must neither move its replayed mean nor lend noise, but they do tell
+    what the point scores on average over those seeds (what a real sweep's regret is read against)."""
+
+    def run(final: float) -> Run:
+        return Run([final] * 3, [1.0 - final] * 3, [final] * 3)
+
+    two = {0: run(0.80), 1: run(0.80)}
+    many = {0: run(0.82), 1: run(0.82), 2: run(0.70), 3: run(0.70), 4: run(0.50), 5: run(0.50)}
+    noisy = {0: run(0.50), 1: run(0.54), 2: run(0.40), 3: run(0.44)}
+    runs = {"two": two, "many": many, "noisy": noisy}
+    curves = Curves(runs, replay.noise_pool(runs))
+    assert curves.worlds == [0, 1, 2, 3] and set(curves.noise["many"]) == {0, 1, 2, 3}
+    assert abs(curves.mean("many").test_acc[-1] - 0.76) < 1e-9  # seeds 4 and 5 left out
+    assert curves.mean("two").test_acc[-1] == 0.80
+    assert curves.best_in([0, 1, 2, 3, 4, 5]) == ("many", sum(r.test_acc[-1] for r in many.values()) / 6)
+    assert curves.best_in([0, 1]) == ("many", 0.82)
+    assert curves.best_in([0, 1, 2, 3, 4, 5, 6]) is None
 
 
 def test_tpe_concentrates_on_the_good_region(local_ray: None) -> None:
@@ -98,7 +121,7 @@ def test_a_rung_ranks_trials_tied_at_chance_by_val_loss(local_ray: None) -> None
     runs = dict(CURVES.runs)
     for i, params in enumerate(points):
         key = curve_key(params)
-        runs[key] = [_at_chance(r, grace, loss=2.30 + 0.01 * ((i + 2) % 4)) for r in runs[key]]
+        runs[key] = {s: _at_chance(r, grace, loss=2.30 + 0.01 * ((i + 2) % 4)) for s, r in runs[key].items()}
     curves = Curves(runs)  # the recorded runs as they are: no noise to move the losses
     lowest = points[2]  # loss 2.30
     trials = replay.replay_sweep(cfg.with_values({"search.points_to_evaluate": points}), curves, seed=0)
