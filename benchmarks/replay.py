@@ -29,6 +29,7 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,21 @@ class Curves:
         return max(self.runs, key=lambda key: self.means[key].test_acc[-1])
 
     def best_in(self, worlds: list[int]) -> tuple[str, float] | None:
-        """The point with the best mean final test top-1 over the training seeds ``worlds``, among the points
-        recorded under every one of them, and that mean: what the space's best scores in those worlds on
-        average (None when no point was recorded under them all)."""
+        """The space's best point for sweeps run under the training seeds ``worlds``, and its mean final test
+        top-1 over them: of the points recorded under every one of them, the best by its mean over all the seeds
+        those points share (more runs rank more surely, and ranking on the very seeds it is scored on would
+        favour a lucky point); None when no point was recorded under them all."""
         held = {key: by_seed for key, by_seed in self.runs.items() if set(worlds) <= set(by_seed)}
-        scores = {key: sum(by_seed[s].test_acc[-1] for s in worlds) / len(worlds) for key, by_seed in held.items()}
-        return max(scores.items(), key=lambda item: item[1]) if scores else None
+        if not held:
+            return None
+        shared = _shared_seeds(held)
+
+        def mean_over(key: str, seeds: Iterable[int]) -> float:
+            values = [held[key][s].test_acc[-1] for s in seeds]
+            return sum(values) / len(values)
+
+        best = max(held, key=lambda key: mean_over(key, sorted(shared)))
+        return best, mean_over(best, worlds)
 
 
 def curve_key(values: dict[str, Any]) -> str:

@@ -295,13 +295,13 @@ def _print_real_regret(curves: Curves, sweeps: list[RealSweep], images: int) -> 
     print(f"real: regret of each pick's run {', '.join(f'{100 * r:+.2f}' for r in of_run)} pp; median "
           f"{100 * statistics.median(of_run):.2f} pp = {statistics.median(of_run) / se:.2f} SE")  # fmt: skip
     picked = [curve_key(s.picked) for s in sweeps]
-    if all(k in held for k in picked):
-        of_point = [oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds) for k in picked]
-        print(f"real: regret of each picked point (its mean over the same seeds) "
-              f"{', '.join(f'{100 * r:+.2f}' for r in of_point)} pp; median {100 * statistics.median(of_point):.2f} "
-              f"pp = {statistics.median(of_point) / se:.2f} SE")  # fmt: skip
-    else:
-        print("real: some picked points were not recorded under every sweep's seed: no regret of the point")
+    of_point = [oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds) for k in picked if k in held]
+    if of_point:
+        each = ", ".join(f"{100 * (oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds)):+.2f}"
+                         if k in held else "?" for k in picked)  # fmt: skip
+        print(f"real: regret of each picked point (its mean over the same seeds; ?: not recorded under them) {each} "
+              f"pp; median of {len(of_point)} {100 * statistics.median(of_point):.2f} pp = "
+              f"{statistics.median(of_point) / se:.2f} SE")  # fmt: skip
 
 
 def quickstart_sweep(seed: int, overrides: list[str]) -> RealSweep:
