@@ -1,7 +1,7 @@
 """Replay recorded learning curves through the real searcher and scheduler: a simulator backend.
 
 A trial does not train: it looks its sampled values up in the recorded curves (``benchmarks/curves_*.json``:
-every point of the quickstart's space under 2 training seeds, a spread of points under 4, the best under 6)
+every point of the quickstart's space under 2 training seeds, a spread and the base under 4, the best under 12)
 and reports val top-1, val loss and the held-out test top-1 epoch by epoch, so a whole sweep of the real
 ``Tuner`` + ``StudySearcher`` + ``RungScheduler`` runs in seconds. The sweep's pick is made by the same rule
 as a real sweep's (``rayjob.results.best_trial``) and judged by its test top-1. (Syne Tune's simulator

@@ -275,11 +275,11 @@ def real(seeds: range, task: str | None, overrides: list[str]) -> None:
 
 
 def _print_real_regret(curves: Curves, sweeps: list[RealSweep], images: int) -> None:
-    """The picks' median regret to the space's best: the recorded point with the best mean test top-1 over the
-    sweeps' own training seeds (each sweep ran under ``trainer.seed`` = its seed), so the best is judged on the
-    draws of the training noise the picks met, not on the 2 seeds every point was recorded under. Read two ways:
-    against the pick's own run (what the user got) and against the picked point's mean over the same seeds (what
-    the choice of point cost, the replay's regret; when that point was recorded under them all)."""
+    """The picks' median regret to the space's best (``Curves.best_in``: of the points recorded under every
+    sweep's own training seed, the best over all the seeds they share, scored by its mean over the sweeps'
+    seeds, since each sweep ran under ``trainer.seed`` = its seed). Read two ways: against the pick's own run
+    (what the user got) and against the picked point's mean over the same seeds (what the choice of point
+    cost, the replay's regret; for the picked points recorded under them all)."""
     worlds = [s.seed for s in sweeps]
     best = curves.best_in(worlds)
     if best is None:
@@ -294,11 +294,11 @@ def _print_real_regret(curves: Curves, sweeps: list[RealSweep], images: int) -> 
     of_run = [oracle - s.heldout["pick"]["top1"] for s in sweeps]
     print(f"real: regret of each pick's run {', '.join(f'{100 * r:+.2f}' for r in of_run)} pp; median "
           f"{100 * statistics.median(of_run):.2f} pp = {statistics.median(of_run) / se:.2f} SE")  # fmt: skip
+    point_regret = {k: oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds) for k in held}
     picked = [curve_key(s.picked) for s in sweeps]
-    of_point = [oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds) for k in picked if k in held]
+    of_point = [point_regret[k] for k in picked if k in point_regret]
     if of_point:
-        each = ", ".join(f"{100 * (oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds)):+.2f}"
-                         if k in held else "?" for k in picked)  # fmt: skip
+        each = ", ".join(f"{100 * point_regret[k]:+.2f}" if k in point_regret else "?" for k in picked)
         print(f"real: regret of each picked point (its mean over the same seeds; ?: not recorded under them) {each} "
               f"pp; median of {len(of_point)} {100 * statistics.median(of_point):.2f} pp = "
               f"{statistics.median(of_point) / se:.2f} SE")  # fmt: skip
