@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from replay import curve_table
 from timing import ROOT
 
 from rayjob.config import load_config
@@ -77,13 +77,10 @@ def spread(recorded: dict, count: int) -> list[dict[str, Any]]:
 
 def top(recorded: dict, count: int) -> list[dict[str, Any]]:
     """The ``count`` best recorded points by mean final test top-1 over the seeds every point was recorded under
-    (a point recorded under more seeds is not judged on other draws of the training noise than the rest)."""
-    shared = set.intersection(*({s["seed"] for s in c["seeds"]} for c in recorded["configs"]))
-
-    def score(config: dict) -> float:
-        return statistics.mean(s["test_acc"][-1] for s in config["seeds"] if s["seed"] in shared)
-
-    return [c["params"] for c in sorted(recorded["configs"], key=score, reverse=True)[:count]]
+    (``Curves.mean`` without noise: a point recorded under more seeds is not judged on other draws)."""
+    curves = curve_table(recorded, noise=False)
+    ranked = sorted(curves.means, key=lambda key: curves.mean(key).test_acc[-1], reverse=True)
+    return [dict(json.loads(key)) for key in ranked[:count]]
 
 
 def missing(pairs: list[tuple[dict[str, Any], int]], recorded: dict) -> list[tuple[dict[str, Any], int]]:

@@ -67,15 +67,16 @@ class Curves:
 
     def __post_init__(self) -> None:  # computed once: drawn_run reads them for every epoch of every trial
         worlds = _shared_seeds(self.noise)
-        means = {key: _mean([r for s, r in by_seed.items() if s in worlds] or list(by_seed.values()))
+        footing = worlds or _shared_seeds(self.runs)  # without noise: the seeds every point was recorded under
+        means = {key: _mean([r for s, r in by_seed.items() if s in footing] or list(by_seed.values()))
                  for key, by_seed in self.runs.items()}  # fmt: skip
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "worlds", sorted(worlds))
 
     def mean(self, key: str) -> Run:
-        """A point's mean run over its runs under the replay's worlds (all its runs when it has none there): a
-        run under another seed has no deviation to replay it with, and would only pull this point's mean to
-        other draws of the training noise than its neighbours' (``best_in`` reads those runs)."""
+        """A point's mean run over its runs under the replay's worlds (without noise: under the seeds every point
+        was recorded under; all its runs when it has none there): a run under another seed would only pull this
+        point's mean to other draws of the training noise than its neighbours' (``best_in`` reads those runs)."""
         return self.means[key]
 
     def best_point(self) -> str:

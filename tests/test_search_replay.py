@@ -85,6 +85,7 @@ def test_runs_under_seeds_the_replay_does_not_draw_only_tell_what_the_space_hold
     assert curves.worlds == [0, 1, 2, 3] and set(curves.noise["many"]) == {0, 1, 2, 3}
     assert abs(curves.mean("many").test_acc[-1] - 0.76) < 1e-9  # seeds 4 and 5 left out
     assert curves.mean("two").test_acc[-1] == 0.80
+    assert Curves(runs).mean("many").test_acc[-1] == 0.82  # no noise: the seeds every point shares, 0 and 1
     assert curves.best_in([0, 1]) == ("many", 0.82)  # every point holds seeds 0 and 1: judged on those
     # of the points that hold seeds 4 and 5, "many" leads on seeds 0 and 1 but "steady" over the 6 they share
     assert curves.best_in([4, 5]) == ("steady", 0.75)
