@@ -4,6 +4,8 @@
     python benchmarks/search_quality.py --seeds 6             # real quickstart sweeps (about 3 min each)
     python benchmarks/search_quality.py --seeds 6 --task camera-shapes   # real sweeps on another embedded task
     python benchmarks/search_quality.py --replay --seeds 20 --quick search.reduction_factor=3   # a setting, no peers
+    python benchmarks/search_quality.py --best-point --seeds 12   # the space's best point alone, under seeds 0-11
+    python benchmarks/search_quality.py --reread                   # the kept real sweeps, read again (seconds)
 
 Replay (``benchmarks/replay.py``): every trial reports a run of its point drawn with the run-to-run noise
 measured on that task, through the real Tuner, searcher and scheduler; the pick is made by the real rule on
@@ -23,7 +25,9 @@ expectation, so a lucky draw does not count as a better point) and the median ep
 Real (``--seeds N``): ``python -m rayjob.tune`` on the quickstart (``--task``: its data.embedded) with
 ``search.seed`` and ``trainer.seed`` 0..N-1 (``--first-seed K``: K..K+N-1), so each sweep meets its own draw
 of the training noise, as each replayed seed does (one training seed for all sweeps would judge N searches on
-one draw); the test top-1 of each pick and of its base trial are read from ``export/model.json``.
+one draw); the test top-1 of each pick and of its base trial are read from ``export/model.json``. Each sweep
+is kept in ``benchmarks/real_runs.json`` (``real_runs.py``), with ``--best-point``'s runs, so ``--reread`` can
+read them again against what is recorded later. The picks' regret is read three ways (``_print_real_regret``).
 """
 
 from __future__ import annotations
@@ -32,13 +36,16 @@ import argparse
 import json
 import logging
 import math
+import random
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import real_runs
 from replay import (  # benchmarks/ is on sys.path when a script here runs
     Curves,
     ReplayedTrial,
@@ -254,32 +261,65 @@ class RealSweep:
 
     seed: int
     heldout: dict[str, Any]
-    picked: dict[str, Any]
+    picked: dict[str, Any] | None
     wall: float
     epochs: int
 
 
 def real(seeds: range, task: str | None, overrides: list[str]) -> None:
-    """Real quickstart sweeps: each pick's and base trial's test top-1, from the sidecar's held-out record."""
+    """Real quickstart sweeps: each pick's and base trial's test top-1, from the sidecar's held-out record; each
+    sweep is kept (``real_runs.py``) for ``--reread``."""
+    name = task or load_config(CONFIG).data.embedded
     sweeps: list[RealSweep] = []
     data = [f"data.embedded={task}"] if task else []
     for seed in seeds:
-        sweeps.append(quickstart_sweep(seed, [f"search.seed={seed}", f"trainer.seed={seed}", *data, *overrides]))
-        _print_real_row(sweeps[-1])
+        sweep = quickstart_sweep(seed, [f"search.seed={seed}", f"trainer.seed={seed}", *data, *overrides])
+        real_runs.keep_sweep(name, seed, {"heldout": sweep.heldout, "picked": sweep.picked, "wall_s": sweep.wall,
+                                          "epochs": sweep.epochs})  # fmt: skip
+        sweeps.append(sweep)
+        _print_real_row(sweep)
+    report_real(name, sweeps)
+
+
+def reread(task: str | None) -> None:
+    """The kept real sweeps of ``task``, read again against what is recorded now."""
+    name = task or load_config(CONFIG).data.embedded
+    kept = real_runs.sweeps_of(name)
+    if not kept:
+        raise SystemExit(f"no real sweep of {name} is kept in {real_runs.REAL_RUNS}: run some first (--seeds N)")
+    sweeps = [RealSweep(seed, e["heldout"], e["picked"], e["wall_s"], e["epochs"]) for seed, e in sorted(kept.items())]
+    commits = sorted({e["commit"] for e in kept.values()})
+    print(f"{name}: {len(sweeps)} kept sweeps (commits {', '.join(commits)})")
+    for sweep in sweeps:
+        _print_real_row(sweep)
+    report_real(name, sweeps)
+
+
+def report_real(task: str, sweeps: list[RealSweep]) -> None:
+    """How many picks beat their base trial, and the picks' regret when the task's curves are recorded."""
     wins = sum(_real_beats(s.heldout) for s in sweeps)
     print(f"real: the pick beat its base trial by >= {NOISE_SE:g} SE on test in {wins} of {len(sweeps)} sweeps; "
           f"longest sweep {max(s.wall for s in sweeps):.0f} s")  # fmt: skip
-    recorded = recorded_tasks().get(task or load_config(CONFIG).data.embedded)
+    recorded = recorded_tasks().get(task)
     if recorded is not None:
-        _print_real_regret(curve_table(recorded, noise=False), sweeps, int(recorded["test_images"]))
+        _print_real_regret(curve_table(recorded, noise=False), sweeps, int(recorded["test_images"]),
+                           lambda point: real_runs.best_point_runs(task, point))  # fmt: skip
 
 
-def _print_real_regret(curves: Curves, sweeps: list[RealSweep], images: int) -> None:
+def _print_real_regret(
+    curves: Curves, sweeps: list[RealSweep], images: int, real_runs_of: Callable[[str], dict[int, float]]
+) -> None:
     """The picks' median regret to the space's best (``Curves.best_in``: of the points recorded under every
     sweep's own training seed, the best over all the seeds they share, scored by its mean over the sweeps'
-    seeds, since each sweep ran under ``trainer.seed`` = its seed). Read two ways: against the pick's own run
-    (what the user got) and against the picked point's mean over the same seeds (what the choice of point
-    cost, the replay's regret; for the picked points recorded under them all)."""
+    seeds, since each sweep ran under ``trainer.seed`` = its seed). Read three ways:
+    - against the pick's own run: what the user got;
+    - against the best point's run under the same seed: what the user would have got, had the search picked
+      the best point. One seed's runs of different points rise and fall together, so this reading leaves out
+      the seed's luck, which no search controls. That run is the point's real one-trial run under the seed
+      (``real_runs_of(point)``, kept by ``--best-point``) when every sweep's seed has one, else its recorded
+      run, a near copy (recording also tests every epoch, which draws from the random generator);
+    - against the picked point's mean over the sweeps' seeds: what the choice of point cost, the replay's
+      regret (for the picked points recorded under them all)."""
     worlds = [s.seed for s in sweeps]
     best = curves.best_in(worlds)
     if best is None:
@@ -291,17 +331,33 @@ def _print_real_regret(curves: Curves, sweeps: list[RealSweep], images: int) -> 
     se = binomial_se(oracle, images)
     print(f"real: the space's best point {dict(json.loads(key))}: test {oracle:.4f}, its mean over trainer.seed "
           f"{', '.join(map(str, worlds))} (the best of the {len(held)} points recorded under them all)")  # fmt: skip
-    of_run = [oracle - s.heldout["pick"]["top1"] for s in sweeps]
-    print(f"real: regret of each pick's run {', '.join(f'{100 * r:+.2f}' for r in of_run)} pp; median "
-          f"{100 * statistics.median(of_run):.2f} pp = {statistics.median(of_run) / se:.2f} SE")  # fmt: skip
+    _print_median("regret of each pick's run", [oracle - s.heldout["pick"]["top1"] for s in sweeps], se)
+    real = real_runs_of(key)
+    if all(s.seed in real for s in sweeps):
+        same_seed = [real[s.seed] - s.heldout["pick"]["top1"] for s in sweeps]
+        what = "regret of each pick's run against the best point's real run under its seed (--best-point)"
+    else:
+        same_seed = [curves.runs[key][s.seed].test_acc[-1] - s.heldout["pick"]["top1"] for s in sweeps]
+        what = "regret of each pick's run against the best point's recorded run under its seed"
+    _print_median(what, same_seed, se)
     point_regret = {k: oracle - statistics.mean(curves.runs[k][w].test_acc[-1] for w in worlds) for k in held}
-    picked = [curve_key(s.picked) for s in sweeps]
+    picked = [curve_key(s.picked) if s.picked else None for s in sweeps]  # None: a kept sweep that did not say
     of_point = [point_regret[k] for k in picked if k in point_regret]
     if of_point:
         each = ", ".join(f"{100 * point_regret[k]:+.2f}" if k in point_regret else "?" for k in picked)
-        print(f"real: regret of each picked point (its mean over the same seeds; ?: not recorded under them) {each} "
-              f"pp; median of {len(of_point)} {100 * statistics.median(of_point):.2f} pp = "
-              f"{statistics.median(of_point) / se:.2f} SE")  # fmt: skip
+        print(f"real: regret of each picked point (its mean over the same seeds; ?: not recorded under them) {each} pp")
+        _print_median("regret of the picked points recorded", of_point, se)
+
+
+def _print_median(what: str, regrets: list[float], se: float) -> None:
+    """One regret line: each sweep's, then their median in pp and in the best point's binomial SEs, with the
+    median's bootstrap SE (how far another set of as many sweeps could move it)."""
+    rng = random.Random(0)
+    medians = [statistics.median(rng.choices(regrets, k=len(regrets))) for _ in range(2000)]
+    spread = statistics.pstdev(medians) if len(regrets) > 1 else math.nan
+    print(f"real: {what}: {', '.join(f'{100 * r:+.2f}' for r in regrets)} pp; median of {len(regrets)} "
+          f"{100 * statistics.median(regrets):.2f} pp (bootstrap SE {100 * spread:.2f}) = "
+          f"{statistics.median(regrets) / se:.2f} SE")  # fmt: skip
 
 
 def quickstart_sweep(seed: int, overrides: list[str]) -> RealSweep:
@@ -320,18 +376,25 @@ def quickstart_sweep(seed: int, overrides: list[str]) -> RealSweep:
     return RealSweep(seed, heldout, searched, finished[1], sum(r["epochs"] for r in records))
 
 
-def same_world_best(seeds: int, task: str | None) -> None:
-    """The task's best recorded point trained under each ``trainer.seed`` 0..N-1 (a one-trial sweep each, tested
-    as a pick is): the best the space held in each real sweep's own draw of the training noise, so each pick's
-    regret is read against its own world, not against a mean over other seeds."""
-    recorded = recorded_tasks()[task or load_config(CONFIG).data.embedded]
-    best = dict(json.loads(curve_table(recorded, noise=False).best_point()))
+def same_world_best(seeds: range, task: str | None) -> None:
+    """The task's best recorded point (``Curves.best_in`` over ``seeds``) trained under each ``trainer.seed`` in
+    ``seeds`` (a one-trial sweep each, tested as a pick is): the run the user would have got, had the search
+    picked the best point, in each real sweep's own draw of the training noise; printed beside the recorded run of
+    that point under the same seed, which the regret of a real sweep reads in its place."""
+    name = task or load_config(CONFIG).data.embedded
+    curves = curve_table(recorded_tasks()[name], noise=False)
+    found = curves.best_in(list(seeds))
+    key = found[0] if found else curves.best_point()
+    best = dict(json.loads(key))
     print(f"the best recorded point: {best}")
     data = [f"data.embedded={task}"] if task else []
-    for seed in range(seeds):
+    for seed in seeds:
         overrides = [f"trainer.seed={seed}", "search.num_samples=1", *data, *(f"{k}={v}" for k, v in best.items())]
         pick = quickstart_sweep(seed, overrides).heldout["pick"]
-        print(f"seed {seed}: the best point's test top-1 {pick['top1']:.4f} +- {pick['se']:.4f}", flush=True)
+        real_runs.keep_best_point_run(name, key, seed, pick["top1"])
+        run = curves.runs[key].get(seed)
+        beside = f"; recorded run {run.test_acc[-1]:.4f}" if run else ""
+        print(f"seed {seed}: the best point's test top-1 {pick['top1']:.4f} +- {pick['se']:.4f}{beside}", flush=True)
 
 
 def _real_beats(heldout: dict[str, Any]) -> bool:
@@ -345,7 +408,7 @@ def _print_real_row(sweep: RealSweep) -> None:
     gain_text = "-" if gain is None or math.isnan(gain) else f"{gain:+.1f} paired SE"
     print(f"seed {sweep.seed}: pick {p['trial_id']} test {p['top1']:.4f} +- {p['se']:.4f}; base {b['trial_id']} "
           f"test {b['top1']:.4f} +- {b['se']:.4f}; {gain_text}; {sweep.epochs} epochs; {sweep.wall:.0f} s\n"
-          f"  picked {sweep.picked}", flush=True)  # fmt: skip
+          f"  picked {sweep.picked or '(not kept)'}", flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,15 +421,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="replay rayjob and the base only, no peers")
     parser.add_argument("--no-noise", action="store_true", help="draw recorded runs, not the measured noise model")
     parser.add_argument("--best-point", action="store_true",
-                        help="instead of sweeps, train the task's best recorded point under trainer.seed 0..N-1")
+                        help="instead of sweeps, train the task's best recorded point under each sweep's trainer.seed")
+    parser.add_argument("--reread", action="store_true",
+                        help="no sweeps: read the kept real sweeps (benchmarks/real_runs.json) again")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=2,
                         help="trials side by side, as the quickstart runs on 2 cores (default 2; 1: reproducible)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="settings for rayjob's sweep, e.g. search.reduction_factor=3")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = load_config(CONFIG, args.overrides)
+    if args.reread:
+        reread(args.task)
+        return 0
     if args.best_point:
-        same_world_best(args.seeds, args.task)
+        same_world_best(range(args.first_seed, args.first_seed + args.seeds), args.task)
         return 0
     if not args.replay:
         real(range(args.first_seed, args.first_seed + args.seeds), args.task, args.overrides)

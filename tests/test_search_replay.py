@@ -93,6 +93,34 @@ def test_runs_under_seeds_the_replay_does_not_draw_only_tell_what_the_space_hold
     assert curves.best_in([0, 1, 2, 3, 4, 5, 6]) is None
 
 
+def test_a_real_sweeps_regret_is_also_read_against_the_best_points_run_under_the_sweeps_own_seed(capsys) -> None:
+    """One training seed lifts or sinks every point's run together, and each real sweep trains under its own
+    seed: read against the best point's mean, a pick's run carries that luck; read against the best point's run
+    under the same seed, only what the search chose."""
+    from search_quality import RealSweep, _print_real_regret
+
+    def run(final: float) -> Run:
+        return Run([final] * 3, [1.0 - final] * 3, [final] * 3)
+
+    best, other = curve_key({"optim.lr": 0.001}), curve_key({"optim.lr": 0.002})
+    runs = {best: {0: run(0.90), 1: run(0.70), 2: run(0.70)}, other: {0: run(0.89), 1: run(0.69), 2: run(0.69)}}
+    sweeps = [RealSweep(seed, {"pick": {"top1": runs[other][seed].test_acc[-1]}}, {"optim.lr": 0.002}, 1.0, 6)
+              for seed in range(3)]  # fmt: skip
+    _print_real_regret(Curves(runs), sweeps, images=1000, real_runs_of=lambda point: {})
+    lines = capsys.readouterr().out.splitlines()
+    of_run = next(line for line in lines if line.startswith("real: regret of each pick's run:"))
+    same_seed = next(line for line in lines if "against the best point's recorded run under its seed" in line)
+    of_point = next(line for line in lines if line.startswith("real: regret of the picked points recorded"))
+    assert "-12.33, +7.67, +7.67 pp; median of 3 7.67 pp" in of_run  # the best point's mean is 0.7667
+    assert "+1.00, +1.00, +1.00 pp; median of 3 1.00 pp (bootstrap SE 0.00)" in same_seed
+    assert "median of 3 1.00 pp" in of_point
+    # the best point's real one-trial runs under the sweeps' seeds, once kept, replace its recorded ones
+    real = {0: 0.91, 1: 0.71, 2: 0.71}
+    _print_real_regret(Curves(runs), sweeps, images=1000, real_runs_of=lambda point: real if point == best else {})
+    out = capsys.readouterr().out
+    assert "real run under its seed (--best-point): +2.00, +2.00, +2.00 pp" in out
+
+
 def test_tpe_concentrates_on_the_good_region(local_ray: None) -> None:
     """After its random start, TPE proposes better points than random search does, over the same seeds."""
     tpe_cfg = quickstart(**{"search.num_samples": 16, "search.scheduler": "fifo", "search.include_base": False})
