@@ -1,6 +1,7 @@
 """Run-to-run noise of the signals a sweep decides on: how much one more training run of the same point moves them.
 
     python benchmarks/run_noise.py     # every recorded task (benchmarks/curves_*.json), seconds, no training
+    python benchmarks/run_noise.py --min-seeds 12   # the points recorded under 12 seeds (the 8 best), all 12
 
 For each point recorded under 4 or more training seeds (``record_curves.py --spread 16 --seeds 2 3 --add``;
 its runs under the seeds all such points share, the worlds the replay draws), the standard deviation over
@@ -29,14 +30,14 @@ def rms(values: list[float]) -> float:
     return math.sqrt(statistics.mean(v * v for v in values)) if values else float("nan")
 
 
-def report(path: Path, rung: int) -> None:
+def report(path: Path, rung: int, min_seeds: int = MIN_SEEDS) -> None:
     recorded = json.loads(path.read_text())
-    many = [c for c in recorded["configs"] if len(c["seeds"]) >= MIN_SEEDS]
+    many = [c for c in recorded["configs"] if len(c["seeds"]) >= min_seeds]
     shared = set.intersection(*({s["seed"] for s in c["seeds"]} for c in many)) if many else set()
     points = [{**c, "seeds": [s for s in c["seeds"] if s["seed"] in shared]} for c in many]  # the replay's worlds
     task = recorded["task"].split(" ")[0]
     if not points:
-        print(f"{task}: no point recorded under {MIN_SEEDS} or more seeds ({path.name})\n")
+        print(f"{task}: no point recorded under {min_seeds} or more seeds ({path.name})\n")
         return
     val_images = 400  # both camera tasks hold 40 val images a class, 10 classes
     seeds = statistics.median(len(c["seeds"]) for c in points)
@@ -85,9 +86,11 @@ def split_by_seed(points: list[dict], signal: Any) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rung", type=int, default=3, help="the rung epoch to size the margin at (default 3)")
+    parser.add_argument("--min-seeds", type=int, default=MIN_SEEDS,
+                        help=f"the points recorded under at least this many seeds (default {MIN_SEEDS})")  # fmt: skip
     args = parser.parse_args()
     for path in sorted(BENCHMARKS.glob("curves_*.json")):
-        report(path, args.rung)
+        report(path, args.rung, args.min_seeds)
     return 0
 
 
