@@ -14,30 +14,6 @@ from helpers import make_image_folder
 from rayjob.config import Config
 from rayjob.data.digits import ensure_digits
 
-# Modules whose tests start Ray, sweeps or clusters: under pytest-xdist (pyproject's addopts: 2 workers) they
-# run one at a time, all in one worker, since each sizes its trials to the machine's cores, some time their
-# kills by its epochs, and two Rays with dashboards would contend for the agent's port; the other worker runs
-# the other tests beside them, one by one.
-RAY_MODULES = {"test_budget", "test_cluster_s3", "test_console", "test_faults", "test_job_submit", "test_search_replay",
-               "test_train", "test_tune", "test_tune_resume"}  # fmt: skip
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The Ray tests first (stable otherwise): their chain is the suite's long pole, so it starts at once."""
-    items.sort(key=lambda item: item.module.__name__ not in RAY_MODULES)
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """xdist's scope scheduling with one scope for every test of ``RAY_MODULES`` and one per test otherwise
-    (``--dist loadgroup`` would do it from markers, but xdist 3.8 cannot rename test ids under pytest 9)."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class RayTestsInOneWorker(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "ray" if Path(nodeid.split("::")[0]).stem in RAY_MODULES else nodeid
-
-    return RayTestsInOneWorker(config, log)
-
 
 @pytest.fixture
 def tiny_root(tmp_path: Path) -> Path:
