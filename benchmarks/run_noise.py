@@ -61,15 +61,16 @@ def report(path: Path, rung: int, min_seeds: int = MIN_SEEDS) -> None:
           f"two runs of equal points differ by sd {math.sqrt(2) * rms(at_rung):.4f} there")  # fmt: skip
     for name, signal in ((f"val top-1 at epoch {rung}", lambda r: r["val_acc"][rung - 1]),
                          ("final test top-1", lambda r: r["test_acc"][-1])):  # fmt: skip
-        shared, own = split_by_seed(learned, signal)
+        shared, own, effect = split_by_seed(learned, signal)
         print(f"  {name}: shared by the training seed (the same for every point) sd {shared:.4f}; "
               f"the point's own sd {own:.4f}")  # fmt: skip
+        print(f"    each seed's shared shift, pp: {', '.join(f'{s} {100 * e:+.1f}' for s, e in effect.items())}")
     print()
 
 
-def split_by_seed(points: list[dict], signal: Any) -> tuple[float, float]:
-    """The spread of the training seed's effect common to all points, and of what is left of each run: a sweep
-    trains every trial under one seed, so only the second part reorders its trials."""
+def split_by_seed(points: list[dict], signal: Any) -> tuple[float, float, dict[int, float]]:
+    """The spread of the training seed's effect common to all points, and of what is left of each run (a sweep
+    trains every trial under one seed, so only the second part reorders its trials); and each seed's effect."""
     seeds = sorted(set.intersection(*({s["seed"] for s in c["seeds"]} for c in points)))
     deviation = {}
     for index, c in enumerate(points):
@@ -80,7 +81,8 @@ def split_by_seed(points: list[dict], signal: Any) -> tuple[float, float]:
     effect = {seed: statistics.mean(v for (_, s), v in deviation.items() if s == seed) for seed in seeds}
     own = [v - effect[s] for (_, s), v in deviation.items()]
     n = len(seeds)
-    return math.sqrt(statistics.mean(e * e for e in effect.values()) * n / (n - 1)), rms(own) * math.sqrt(n / (n - 1))
+    spread = math.sqrt(statistics.mean(e * e for e in effect.values()) * n / (n - 1))
+    return spread, rms(own) * math.sqrt(n / (n - 1)), effect
 
 
 def main() -> int:

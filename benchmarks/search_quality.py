@@ -336,6 +336,11 @@ def _print_real_regret(
     if all(s.seed in real for s in sweeps):
         same_seed = [real[s.seed] - s.heldout["pick"]["top1"] for s in sweeps]
         what = "regret of each pick's run against the best point's real run under its seed (--best-point)"
+        copies = [real[w] - curves.runs[key][w].test_acc[-1] for w in worlds if w in curves.runs[key]]
+        if len(copies) > 1:
+            print(f"real: the best point's real runs minus its recorded runs under the same seeds: mean "
+                  f"{100 * statistics.mean(copies):+.2f} pp, SD {100 * statistics.stdev(copies):.2f} pp "
+                  f"(n {len(copies)})")  # fmt: skip
     else:
         same_seed = [curves.runs[key][s.seed].test_acc[-1] - s.heldout["pick"]["top1"] for s in sweeps]
         what = "regret of each pick's run against the best point's recorded run under its seed"
